@@ -1,0 +1,7 @@
+"""Corpora: embedded mini corpora built offline, and loaders for public corpora.
+Add one with a line here or through the ``speechbench.corpora`` entry point."""
+
+BUILTINS: dict[str, str] = {
+    "mini-en": "speechbench.corpora.mini_en:MiniEn",
+    "tiny-synth": "speechbench.corpora.tiny_synth:TinySynth",
+}

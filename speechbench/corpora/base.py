@@ -1,0 +1,146 @@
+"""Corpus contract: a versioned manifest of plain records with fixed splits.
+
+A corpus lives in ``data_dir()/NAME/VERSION/``: audio files, ``manifest.jsonl`` (one
+:class:`Utterance` per line), ``ATTRIBUTION`` and ``stats.json``. The manifest is
+written last and atomically, after every audio file has been validated, so a corpus
+is either whole or absent — never silently partial. Building is restartable:
+builders skip outputs that already exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tqdm import tqdm
+
+from speechbench import atomic, paths
+from speechbench.audio import read_audio
+from speechbench.errors import AudioError, CorpusError
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class Utterance:
+    """One manifest record; optional fields are None when a corpus lacks them."""
+
+    id: str
+    path: str  # relative to the corpus root
+    sample_rate: int
+    duration: float
+    split: str
+    speaker: str | None = None
+    language: str | None = None
+    text: str | None = None
+    # [[phone, start_s, end_s], ...] with exact or forced times
+    phones: list[list[Any]] | None = None
+    # task labels: {"scene": ..., "tags": [...], "events": [[label, on, off]], "mos": {...}}
+    labels: dict[str, Any] = field(default_factory=dict)
+    sha1: str | None = None
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Utterance:
+        return cls(**record)
+
+
+def sha1_of(path: Path) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+def write_manifest(path: Path, records: list[Utterance]) -> None:
+    lines = [json.dumps(asdict(r), sort_keys=True, ensure_ascii=False) for r in records]
+    atomic.write_text(path, "\n".join(lines) + "\n")
+
+
+def read_manifest(path: Path) -> list[Utterance]:
+    with open(path, encoding="utf-8") as fh:
+        return [Utterance.from_dict(json.loads(line)) for line in fh if line.strip()]
+
+
+def corpus_stats(records: list[Utterance]) -> dict[str, Any]:
+    """Hours, utterances, speakers, languages and classes per split (for `data list`)."""
+    stats: dict[str, Any] = {"utterances": len(records)}
+    stats["hours"] = round(sum(r.duration for r in records) / 3600.0, 4)
+    stats["per_split"] = dict(Counter(r.split for r in records))
+    stats["speakers"] = len({r.speaker for r in records if r.speaker is not None})
+    stats["languages"] = sorted({r.language for r in records if r.language is not None})
+    classes = {r.labels.get("scene") for r in records if r.labels.get("scene")}
+    classes |= {t for r in records for t in r.labels.get("tags", [])}
+    stats["classes"] = len(classes)
+    return stats
+
+
+class Corpus(ABC):
+    """Base class of every corpus: subclasses say what they are and how to build."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    license: ClassVar[str]
+    description: ClassVar[str]
+    sample_rate: ClassVar[int]
+    # manifest fields a downstream may rely on, e.g. ("text", "phones", "speaker")
+    provides: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self.data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()
+
+    @property
+    def root(self) -> Path:
+        return self.data_dir / self.name / self.version
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.jsonl"
+
+    def is_prepared(self) -> bool:
+        return self.manifest_path.exists()
+
+    @abstractmethod
+    def build(self, root: Path) -> tuple[list[Utterance], str]:
+        """Write audio under ``root`` (skipping files already there) and return
+        ``(records, attribution_text)``. Raise CorpusError when sources are missing."""
+
+    def prepare(self, force: bool = False) -> list[Utterance]:
+        """Build, validate every file, then write the manifest atomically."""
+        if self.is_prepared() and not force:
+            return self.manifest()
+        self.root.mkdir(parents=True, exist_ok=True)
+        records, attribution = self.build(self.root)
+        if not records:
+            raise CorpusError(f"corpus {self.name}: the build produced no utterances")
+        bad_splits = {r.split for r in records} - set(SPLITS)
+        if bad_splits:
+            raise CorpusError(f"corpus {self.name}: unknown split(s) {sorted(bad_splits)}")
+        for record in tqdm(records, desc=f"validate {self.name}", unit="file", leave=False):
+            path = self.root / record.path
+            try:
+                read_audio(path, record.sample_rate)
+            except AudioError as exc:
+                raise CorpusError(f"corpus {self.name}: {exc}") from None
+            record.sha1 = sha1_of(path)
+        atomic.write_text(self.root / "ATTRIBUTION", attribution.strip() + "\n")
+        atomic.write_json(self.root / "stats.json", corpus_stats(records))
+        write_manifest(self.manifest_path, records)
+        return records
+
+    def manifest(self) -> list[Utterance]:
+        if not self.is_prepared():
+            raise CorpusError(
+                f"corpus {self.name} is not prepared in {self.root}; "
+                f"run `speechbench data prepare {self.name}`"
+            )
+        return read_manifest(self.manifest_path)
+
+    def split(self, split: str) -> list[Utterance]:
+        if split not in SPLITS:
+            raise CorpusError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        return [r for r in self.manifest() if r.split == split]
+
+    def audio_path(self, record: Utterance) -> Path:
+        return self.root / record.path

@@ -1,0 +1,83 @@
+"""The upstream contract: audio in, a list of frozen hidden-state layers out.
+
+Modelled on the HEAR API (a few attributes are the whole contract) and s3prl's
+Featurizer (all layers out, the head learns their weighted sum). An upstream:
+
+- declares ``name``, ``sample_rate`` (audio is resampled to it), ``frame_rate``
+  (frames per second), ``num_layers``, ``dim`` and ``level`` ("frame" | "utterance");
+- has an ``Options`` dataclass: its typed config, set with ``upstream.KEY=VALUE``;
+- gives a ``fingerprint()`` of its weights, so the feature cache never serves
+  features of other weights;
+- implements ``forward(wavs, lengths) -> (hidden_states, frame_lengths)`` with
+  ``hidden_states`` a list of ``num_layers`` tensors ``B x T x dim``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+
+@dataclass
+class NoOptions:
+    """Upstreams without settings use this."""
+
+
+class Upstream(nn.Module):
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+    sample_rate: int = 16000
+    frame_rate: float = 100.0
+    num_layers: int = 1
+    dim: int = 1
+    level: Literal["frame", "utterance"] = "frame"
+
+    def __init__(self, options=None) -> None:
+        super().__init__()
+        self.options = options if options is not None else self.Options()
+
+    @classmethod
+    def weights_available(cls, options=None) -> tuple[bool, str]:
+        """(available on this machine?, what to provide if not). Default: no weights needed."""
+        return True, "no pretrained weights needed"
+
+    def weights_fingerprint(self) -> str:
+        """Hash of the parameters and buffers; override for large models with a file hash."""
+        digest = hashlib.sha256()
+        for key, tensor in sorted(self.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def code_fingerprint(self) -> str:
+        """Hash of the source of the module that defines this upstream."""
+        source = inspect.getsource(inspect.getmodule(type(self)))
+        return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+    def fingerprint(self) -> str:
+        return f"{self.weights_fingerprint()}-{self.code_fingerprint()}"
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Valid frames per item; frame upstreams with a plain hop may keep this default."""
+        if self.level == "utterance":
+            return torch.ones_like(lengths)
+        return torch.clamp(
+            torch.floor(lengths.float() * self.frame_rate / self.sample_rate).long(), min=1
+        )
+
+    def forward(
+        self, wavs: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        raise NotImplementedError
+
+
+def pad_frames(frames: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length ``T_i x D`` tensors into ``B x T x D`` plus lengths."""
+    lengths = torch.tensor([f.shape[0] for f in frames], dtype=torch.long)
+    return nn.utils.rnn.pad_sequence(frames, batch_first=True), lengths
