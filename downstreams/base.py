@@ -121,5 +121,5 @@ class Downstream(ABC):
         """What ``setup`` learned, saved with checkpoints."""
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore what ``setup`` learned; tasks without learned state keep this no-op."""
