@@ -53,7 +53,7 @@ def run_recipe(corpus: str, recipe: str, **kwargs: Any) -> Any:
     try:
         result = getattr(recipes, recipe)(**kwargs)
     except Exception as exc:  # assertion, AudioLoadingError, KeyError, ... from the recipe
-        first_line = (str(exc).strip().splitlines() or [""])[0]
+        first_line = (str(exc).strip().splitlines() or [repr(exc)])[0]
         failure = f"corpus {corpus}: lhotse {recipe} failed: {type(exc).__name__}: {first_line}"
     finally:
         root_logger.removeHandler(handler)
