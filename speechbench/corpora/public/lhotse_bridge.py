@@ -33,19 +33,25 @@ class _MissingFileLog(logging.Handler):
             self.messages.append(message)
 
 
-def run_recipe(corpus: str, recipe: str, **kwargs: Any) -> Any:
-    """Call ``lhotse.recipes.<recipe>(**kwargs)``; any failure is a CorpusError."""
+def import_recipe_module(corpus: str, module: str = "") -> Any:
+    """``lhotse.recipes`` (or one recipe module); a missing lhotse is a CorpusError."""
     # lhotse probes torchaudio when soundfile cannot read a file; the shim keeps that
     # import from failing on the CUDA-linked extension.
     from speechbench._torchaudio import torchaudio  # noqa: F401
 
+    name = f"lhotse.recipes.{module}" if module else "lhotse.recipes"
     try:
-        recipes = importlib.import_module("lhotse.recipes")
+        return importlib.import_module(name)
     except ImportError as exc:
         raise CorpusError(
             f"corpus {corpus}: needs the lhotse package ({exc}); "
             "install it with `pip install lhotse torch==2.13.0`"
         ) from None
+
+
+def run_recipe(corpus: str, recipe: str, **kwargs: Any) -> Any:
+    """Call ``lhotse.recipes.<recipe>(**kwargs)``; any failure is a CorpusError."""
+    recipes = import_recipe_module(corpus)
     handler = _MissingFileLog()
     root_logger = logging.getLogger()
     root_logger.addHandler(handler)
