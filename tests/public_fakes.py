@@ -12,8 +12,9 @@ from speechbench.corpora.base import Corpus
 from speechbench.errors import CorpusError
 
 
-def tone(path: Path, rate: int = 16000, seconds: float = 0.2, channels: int = 1,
-         freq: float = 440.0) -> Path:
+def tone(
+    path: Path, rate: int = 16000, seconds: float = 0.2, channels: int = 1, freq: float = 440.0
+) -> Path:
     """Write a short sine (format from the suffix: .wav or .flac)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(rate * seconds)) / rate

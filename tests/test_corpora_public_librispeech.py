@@ -33,7 +33,11 @@ def test_manifest(tmp_path, monkeypatch):
     assert sorted(records) == ["1089-134686-0000", "19-198-0000", "19-198-0001", "84-121123-0000"]
     first = records["19-198-0001"]
     assert (first.split, first.speaker, first.text, first.language) == (
-        "train", "19", "CHAPTER ONE", "en")
+        "train",
+        "19",
+        "CHAPTER ONE",
+        "en",
+    )
     assert first.sample_rate == 16000 and abs(first.duration - 0.3) < 1e-6
     assert Path(first.path).is_absolute() and Path(first.path).is_file()
     assert first.labels["subset"] == "train-clean-100"

@@ -6,17 +6,22 @@ from public_fakes import assert_bad_file_named, assert_missing_env, by_id, corru
 from speechbench.corpora.public.local import split_by_hash
 from speechbench.corpora.public.vctk import Vctk
 
-SENTENCES = {"p225_001": "Please call Stella.", "p225_002": "Ask her to bring these things.",
-             "p226_001": "Six spoons of fresh snow peas."}
+SENTENCES = {
+    "p225_001": "Please call Stella.",
+    "p225_002": "Ask her to bring these things.",
+    "p226_001": "Six spoons of fresh snow peas.",
+}
 
 
 def make_vctk(root: Path, release: str) -> Path:
     corpus = root / f"VCTK-{release}"
     p = "p" if release == "0.92" else ""
-    text(corpus / "speaker-info.txt",
-         "ID  AGE  GENDER  ACCENTS  REGION COMMENTS\n"
-         f"{p}225  23  F    English    Southern  England\n"
-         f"{p}226  22  M    English    Surrey\n")
+    text(
+        corpus / "speaker-info.txt",
+        "ID  AGE  GENDER  ACCENTS  REGION COMMENTS\n"
+        f"{p}225  23  F    English    Southern  England\n"
+        f"{p}226  22  M    English    Surrey\n",
+    )
     for utt, sentence in SENTENCES.items():
         spk = utt.split("_")[0]
         text(corpus / "txt" / spk / f"{utt}.txt", sentence + "\n")
@@ -36,7 +41,11 @@ def test_manifest(tmp_path, monkeypatch, release):
     assert sorted(records) == [f"{u}{suffix}" for u in sorted(SENTENCES)]
     r = records[f"p226_001{suffix}"]
     assert (r.speaker, r.text, r.sample_rate, r.language) == (
-        "p226", "Six spoons of fresh snow peas.", 48000, "en")
+        "p226",
+        "Six spoons of fresh snow peas.",
+        48000,
+        "en",
+    )
     assert r.labels["gender"] == "M" and r.labels["accent"] == "English"
     assert r.labels["release"] == release
     for utt, rec in records.items():

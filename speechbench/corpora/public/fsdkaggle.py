@@ -41,12 +41,17 @@ class FsdKaggle2019(LocalCorpus):
     include_noisy: ClassVar[bool] = False
 
     def collect(self, source: Path, root: Path) -> list[Utterance]:
-        sets = [("train_curated", "FSDKaggle2019.audio_train_curated"),
-                ("test", "FSDKaggle2019.audio_test")]
+        sets = [
+            ("train_curated", "FSDKaggle2019.audio_train_curated"),
+            ("test", "FSDKaggle2019.audio_test"),
+        ]
         if self.include_noisy:
             sets.insert(1, ("train_noisy", "FSDKaggle2019.audio_train_noisy"))
-        self.expect(source, *(f"{META}/{s}_post_competition.csv" for s, _ in sets),
-                    *(folder for _, folder in sets))
+        self.expect(
+            source,
+            *(f"{META}/{s}_post_competition.csv" for s, _ in sets),
+            *(folder for _, folder in sets),
+        )
         records = []
         for subset, folder in sets:
             table = source / META / f"{subset}_post_competition.csv"

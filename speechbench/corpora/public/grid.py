@@ -34,8 +34,9 @@ def read_alignment(path: Path) -> list[list]:
             word = fields[2]
         except (IndexError, ValueError):
             raise CorpusError(f"{path}:{number}: expected 'start end word', got {line!r}") from None
-        words.append([word, round(start / ALIGN_UNITS_PER_SECOND, 4),
-                      round(end / ALIGN_UNITS_PER_SECOND, 4)])
+        words.append(
+            [word, round(start / ALIGN_UNITS_PER_SECOND, 4), round(end / ALIGN_UNITS_PER_SECOND, 4)]
+        )
     return words
 
 
@@ -43,7 +44,10 @@ class Grid(LocalCorpus):
     name = "grid"
     license = "CC-BY-4.0"
     description = "GRID audio-visual sentence corpus (audio_25k)"
-    citation = "Cooke, Barker, Cunningham, Shao, An audio-visual corpus for speech perception and automatic speech recognition, JASA 2006"
+    citation = (
+        "Cooke, Barker, Cunningham, Shao, An audio-visual corpus for speech perception "
+        "and automatic speech recognition, JASA 2006"
+    )
     sample_rate = 25000
     provides = ("text", "speaker")
     env_var = "SPEECHBENCH_GRID_DIR"
@@ -65,7 +69,9 @@ class Grid(LocalCorpus):
             words = read_alignment(align)
             rate, duration = audio_info(wav)
             utt = f"{speaker}_{wav.stem}"
-            split = "test" if speaker in self.test_speakers else split_by_hash(utt, self.dev_fraction)
+            split = (
+                "test" if speaker in self.test_speakers else split_by_hash(utt, self.dev_fraction)
+            )
             records.append(
                 Utterance(
                     id=utt,

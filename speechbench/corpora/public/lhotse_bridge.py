@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from speechbench.corpora.base import Utterance
 from speechbench.errors import CorpusError
+
+_UNREADABLE = re.compile(r"Fetching info about audio from '(.+?)' failed")
+_SOUNDFILE_REASON = re.compile(r"LibsndfileError'>: (?:Error opening '.+?': )?(.+)")
 
 
 class _MissingFileLog(logging.Handler):
@@ -59,8 +63,7 @@ def run_recipe(corpus: str, recipe: str, **kwargs: Any) -> Any:
     try:
         result = getattr(recipes, recipe)(**kwargs)
     except Exception as exc:  # assertion, AudioLoadingError, KeyError, ... from the recipe
-        first_line = (str(exc).strip().splitlines() or [repr(exc)])[0]
-        failure = f"corpus {corpus}: lhotse {recipe} failed: {type(exc).__name__}: {first_line}"
+        failure = _one_line(corpus, recipe, exc)
     finally:
         root_logger.removeHandler(handler)
     # a skipped file explains a later failure (e.g. a part left empty), so it comes first
@@ -73,6 +76,19 @@ def run_recipe(corpus: str, recipe: str, **kwargs: Any) -> Any:
     if failure is not None:
         raise CorpusError(failure)
     return result
+
+
+def _one_line(corpus: str, recipe: str, exc: Exception) -> str:
+    """lhotse's audio errors list every backend it tried over several lines; keep the
+    file and soundfile's reason, which is what the user can act on."""
+    message = str(exc).strip()
+    unreadable = _UNREADABLE.search(message)
+    if unreadable:
+        reason = _SOUNDFILE_REASON.search(message)
+        why = reason.group(1).strip() if reason else "no audio backend could read it"
+        return f"{unreadable.group(1)}: cannot read audio ({why}); replace the file"
+    first_line = (message.splitlines() or [repr(exc)])[0]
+    return f"corpus {corpus}: lhotse {recipe} failed: {type(exc).__name__}: {first_line}"
 
 
 def _json_safe(value: Any) -> Any:

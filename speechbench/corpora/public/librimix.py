@@ -23,7 +23,10 @@ class Libri2Mix(LocalCorpus):
     name = "libri2mix"
     license = "CC-BY-4.0 (LibriSpeech); WHAM! noise CC-BY-NC-4.0"
     description = "Libri2Mix speech separation corpus (wav16k, min, mix_clean)"
-    citation = "Cosentino et al., LibriMix: An Open-Source Dataset for Generalizable Speech Separation, arXiv:2005.11262"
+    citation = (
+        "Cosentino et al., LibriMix: An Open-Source Dataset for Generalizable Speech "
+        "Separation, arXiv:2005.11262"
+    )
     sample_rate = 16000
     provides = ("labels.sources",)
     env_var = "SPEECHBENCH_LIBRI2MIX_DIR"
@@ -39,14 +42,19 @@ class Libri2Mix(LocalCorpus):
     def collect(self, source: Path, root: Path) -> list[Utterance]:
         base = Path(self.rate_dir) / self.mode
         tables = {s: base / "metadata" / f"mixture_{s}_{self.mixture}.csv" for s in self.subsets}
-        self.expect(source, *map(str, tables.values()),
-                    *(str(base / s / self.mixture) for s in self.subsets))
+        self.expect(
+            source,
+            *map(str, tables.values()),
+            *(str(base / s / self.mixture) for s in self.subsets),
+        )
         n_sources = 1 if self.mixture == "mix_single" else 2
         records = []
         for subset, split in self.subsets.items():
             table = source / tables[subset]
             rows = read_rows(table)
-            require_columns(table, rows, "mixture_ID", *(f"source_{i + 1}_path" for i in range(n_sources)))
+            require_columns(
+                table, rows, "mixture_ID", *(f"source_{i + 1}_path" for i in range(n_sources))
+            )
             folder = source / base / subset
             for row in rows:
                 mix_id = row["mixture_ID"]

@@ -18,7 +18,10 @@ class LibriSpeech(LocalCorpus):
     name = "librispeech"
     license = "CC-BY-4.0"
     description = "LibriSpeech ASR corpus (OpenSLR 12)"
-    citation = "Panayotov et al., LibriSpeech: an ASR corpus based on public domain audio books, ICASSP 2015"
+    citation = (
+        "Panayotov et al., LibriSpeech: an ASR corpus based on public domain audio books, "
+        "ICASSP 2015"
+    )
     sample_rate = 16000
     provides = ("text", "speaker")
     env_var = "SPEECHBENCH_LIBRISPEECH_DIR"

@@ -62,8 +62,7 @@ class LocalCorpus(Corpus):
         for rel in relative:
             if not (source / rel).exists():
                 raise CorpusError(
-                    f"corpus {self.name}: {source} has no '{rel}'; "
-                    f"expected layout: {self.layout}"
+                    f"corpus {self.name}: {source} has no '{rel}'; expected layout: {self.layout}"
                 )
 
     def build(self, root: Path) -> tuple[list[Utterance], str]:
@@ -80,11 +79,26 @@ class LocalCorpus(Corpus):
                 f"corpus {self.name}: utterance id {duplicated[0]!r} occurs more than once in "
                 f"{source}; remove the duplicate copy"
             )
+        self._expect_one_rate(records)
         attribution = (
             f"{self.description}\nLicense: {self.license}\nCite: {self.citation}\n"
             f"Local copy: {source}"
         )
         return sorted(records, key=lambda r: (r.split, r.id)), attribution
+
+    def _expect_one_rate(self, records: list[Utterance]) -> None:
+        """Each of these corpora is released at one rate: a file at another rate (a partly
+        resampled copy) is named. A whole copy at another rate is accepted as it is."""
+        rates = Counter(r.sample_rate for r in records)
+        if len(rates) < 2:
+            return
+        usual = rates.most_common(1)[0][0]
+        odd = next(r for r in records if r.sample_rate != usual)
+        raise CorpusError(
+            f"corpus {self.name}: {odd.path} has sample rate {odd.sample_rate} Hz but "
+            f"{rates[usual]} other files have {usual} Hz (the release is {self.sample_rate} Hz); "
+            "restore the original file"
+        )
 
     @abstractmethod
     def collect(self, source: Path, root: Path) -> list[Utterance]:
@@ -148,6 +162,4 @@ def require_columns(path: Path, rows: Iterable[dict[str, str]], *columns: str) -
     rows = list(rows)
     if rows and not set(columns) <= set(rows[0]):
         missing = sorted(set(columns) - set(rows[0]))
-        raise CorpusError(
-            f"{path}: missing column(s) {missing}; columns found: {sorted(rows[0])}"
-        )
+        raise CorpusError(f"{path}: missing column(s) {missing}; columns found: {sorted(rows[0])}")

@@ -34,7 +34,10 @@ class TmhintQi(LocalCorpus):
     name = "tmhint-qi"
     license = "research use (see the corpus release)"
     description = "TMHINT-QI speech quality and intelligibility ratings"
-    citation = "Chen et al., InQSS: a speech intelligibility and quality assessment model using a multi-task learning network, Interspeech 2022"
+    citation = (
+        "Chen et al., InQSS: a speech intelligibility and quality assessment model using "
+        "a multi-task learning network, Interspeech 2022"
+    )
     sample_rate = 16000
     provides = ("labels.mos",)
     env_var = "SPEECHBENCH_TMHINT_QI_DIR"
@@ -48,8 +51,17 @@ class TmhintQi(LocalCorpus):
         self.expect(source, "raw_data.csv", "train", "test")
         table = source / "raw_data.csv"
         rows = read_rows(table)
-        require_columns(table, rows, "method", "snr", "noise", "quality_score",
-                        "intelligibility_score", "file_name", "uttr")
+        require_columns(
+            table,
+            rows,
+            "method",
+            "snr",
+            "noise",
+            "quality_score",
+            "intelligibility_score",
+            "file_name",
+            "uttr",
+        )
         by_file: dict[str, list[dict[str, str]]] = defaultdict(list)
         for row in rows:
             by_file[row["file_name"].removesuffix(".wav")].append(row)
@@ -64,7 +76,10 @@ class TmhintQi(LocalCorpus):
             if (source / "test" / f"{name}.wav").is_file():
                 path, split = source / "test" / f"{name}.wav", "test"
             else:
-                path, split = source / "train" / f"{name}.wav", split_by_hash(name, self.dev_fraction)
+                path, split = (
+                    source / "train" / f"{name}.wav",
+                    split_by_hash(name, self.dev_fraction),
+                )
             rate, duration = audio_info(path, str(table))
             first = ratings[0]
             mos: dict[str, Any] = {
@@ -83,8 +98,13 @@ class TmhintQi(LocalCorpus):
                     duration=duration,
                     split=split,
                     language="zh",
-                    labels={"mos": mos, "sentence": first["uttr"], "snr": first["snr"],
-                            "noise": first["noise"], "method": first["method"]},
+                    labels={
+                        "mos": mos,
+                        "sentence": first["uttr"],
+                        "snr": first["snr"],
+                        "noise": first["noise"],
+                        "method": first["method"],
+                    },
                 )
             )
         return records
@@ -111,14 +131,20 @@ class Bvcc(LocalCorpus):
 
     name = "bvcc"
     license = "CC-BY-4.0 (ratings); audio from Blizzard/VCC under their own terms"
-    description = "BVCC: Blizzard and Voice Conversion Challenge listening test ratings (main track)"
-    citation = "Cooper, Yamagishi, How do voices from past speech synthesis challenges compare today?, SSW 2021"
+    description = (
+        "BVCC: Blizzard and Voice Conversion Challenge listening test ratings (main track)"
+    )
+    citation = (
+        "Cooper, Yamagishi, How do voices from past speech synthesis challenges compare "
+        "today?, SSW 2021"
+    )
     sample_rate = 16000
     provides = ("labels.mos",)
     env_var = "SPEECHBENCH_BVCC_DIR"
     layout = (
         "DIR/sets/{TRAINSET,DEVSET,TESTSET} (lines 'sysID,uttID,rating,ignore,listenerinfo') "
-        "and DIR/wav/<uttID> (DIR is main/DATA of the BVCC release)"
+        "and DIR/wav/<uttID> (DIR is main/DATA of the full BVCC release, zenodo 6572573, "
+        "which has TESTSET)"
     )
     sets: ClassVar[dict[str, str]] = {"TRAINSET": "train", "DEVSET": "dev", "TESTSET": "test"}
 

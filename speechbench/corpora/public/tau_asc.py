@@ -27,7 +27,10 @@ class TauAsc2020Mobile(LocalCorpus):
     name = "tau-asc2020-mobile"
     license = "custom non-commercial (TAU, see the corpus LICENSE)"
     description = "TAU Urban Acoustic Scenes 2020 Mobile, development dataset"
-    citation = "Heittola, Mesaros, Virtanen, Acoustic scene classification in DCASE 2020 challenge, DCASE 2020"
+    citation = (
+        "Heittola, Mesaros, Virtanen, Acoustic scene classification in DCASE 2020 "
+        "challenge, DCASE 2020"
+    )
     sample_rate = 44100
     provides = ("labels.scene",)
     env_var = "SPEECHBENCH_TAU_ASC2020_DIR"
@@ -42,7 +45,9 @@ class TauAsc2020Mobile(LocalCorpus):
         self.expect(source, "meta.csv", f"{setup}/fold1_train.csv", f"{setup}/fold1_evaluate.csv")
         meta_path = source / "meta.csv"
         meta_rows = read_rows(meta_path, delimiter="\t")
-        require_columns(meta_path, meta_rows, "filename", "scene_label", "identifier", "source_label")
+        require_columns(
+            meta_path, meta_rows, "filename", "scene_label", "identifier", "source_label"
+        )
         meta = {row["filename"]: row for row in meta_rows}
         records = []
         for fold_file, official in (("fold1_train.csv", "train"), ("fold1_evaluate.csv", "test")):

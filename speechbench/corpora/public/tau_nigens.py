@@ -48,8 +48,13 @@ def frames_to_events(rows: list[tuple[int, int, int, int, int]]) -> list[list[An
             if frame is not None and frame == prev + 1:
                 prev = frame
                 continue
-            events.append([CLASSES[cls], round(start * FRAME_SECONDS, 3),
-                           round((prev + 1) * FRAME_SECONDS, 3)])
+            events.append(
+                [
+                    CLASSES[cls],
+                    round(start * FRAME_SECONDS, 3),
+                    round((prev + 1) * FRAME_SECONDS, 3),
+                ]
+            )
             if frame is not None:
                 start = prev = frame
     return sorted(events, key=lambda e: (e[1], e[0]))
@@ -59,7 +64,10 @@ class TauNigensDcase2020(LocalCorpus):
     name = "tau-nigens-dcase2020"
     license = "custom non-commercial (TAU, see the corpus LICENSE)"
     description = "TAU-NIGENS Spatial Sound Events 2020, development dataset (DCASE2020 task 3)"
-    citation = "Politis et al., A dataset of reverberant spatial sound scenes with moving sources for sound event localization and detection, DCASE 2020"
+    citation = (
+        "Politis et al., A dataset of reverberant spatial sound scenes with moving "
+        "sources for sound event localization and detection, DCASE 2020"
+    )
     sample_rate = 24000
     provides = ("labels.events",)
     env_var = "SPEECHBENCH_TAU_NIGENS_DIR"
@@ -93,8 +101,10 @@ class TauNigensDcase2020(LocalCorpus):
                     split=FOLD_SPLITS[int(match.group(1))],
                     labels={
                         "events": frames_to_events(rows),
-                        "doa": [[round(f * FRAME_SECONDS, 3), CLASSES[c], t, az, el]
-                                for f, c, t, az, el in rows],
+                        "doa": [
+                            [round(f * FRAME_SECONDS, 3), CLASSES[c], t, az, el]
+                            for f, c, t, az, el in rows
+                        ],
                         "room": int(match.group(2)),
                         "overlap": int(match.group(4)),
                         "source": str(original),

@@ -26,7 +26,8 @@ class Vctk(LocalCorpus):
     env_var = "SPEECHBENCH_VCTK_DIR"
     layout = (
         "DIR/speaker-info.txt, DIR/txt/pNNN/pNNN_NNN.txt and either "
-        "DIR/wav48_silence_trimmed/pNNN/pNNN_NNN_mic{1,2}.flac (0.92) or DIR/wav48/pNNN/pNNN_NNN.wav (0.80)"
+        "DIR/wav48_silence_trimmed/pNNN/pNNN_NNN_mic{1,2}.flac (0.92) "
+        "or DIR/wav48/pNNN/pNNN_NNN.wav (0.80)"
     )
     mic_id: ClassVar[str] = "mic2"  # lhotse's default microphone for 0.92
     dev_fraction: ClassVar[float] = 0.05
@@ -64,7 +65,9 @@ class Vctk(LocalCorpus):
             if edinburgh:
                 if speaker == "p362" or (speaker == "p280" and self.mic_id == "mic2"):
                     continue
-                audio = source / "wav48_silence_trimmed" / speaker / f"{txt.stem}_{self.mic_id}.flac"
+                audio = (
+                    source / "wav48_silence_trimmed" / speaker / f"{txt.stem}_{self.mic_id}.flac"
+                )
             else:
                 audio = source / "wav48" / speaker / f"{txt.stem}.wav"
             if not audio.is_file():

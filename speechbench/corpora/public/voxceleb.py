@@ -21,7 +21,10 @@ class VoxCeleb1(LocalCorpus):
     name = "voxceleb1"
     license = "CC-BY-4.0"
     description = "VoxCeleb1 speaker identification corpus"
-    citation = "Nagrani, Chung, Zisserman, VoxCeleb: a large-scale speaker identification dataset, Interspeech 2017"
+    citation = (
+        "Nagrani, Chung, Zisserman, VoxCeleb: a large-scale speaker identification "
+        "dataset, Interspeech 2017"
+    )
     sample_rate = 16000
     provides = ("speaker",)
     env_var = "SPEECHBENCH_VOXCELEB1_DIR"
