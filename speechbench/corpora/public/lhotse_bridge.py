@@ -57,7 +57,9 @@ def run_recipe(corpus: str, recipe: str, **kwargs: Any) -> Any:
     """Call ``lhotse.recipes.<recipe>(**kwargs)``; any failure is a CorpusError."""
     recipes = import_recipe_module(corpus)
     handler = _MissingFileLog()
-    root_logger = logging.getLogger()
+    root_logger = logging.getLogger()  # lhotse warns through logging.warning()
+    old_level = root_logger.level
+    root_logger.setLevel(min(old_level or logging.WARNING, logging.WARNING))
     root_logger.addHandler(handler)
     failure = None
     try:
@@ -66,6 +68,7 @@ def run_recipe(corpus: str, recipe: str, **kwargs: Any) -> Any:
         failure = _one_line(corpus, recipe, exc)
     finally:
         root_logger.removeHandler(handler)
+        root_logger.setLevel(old_level)
     # a skipped file explains a later failure (e.g. a part left empty), so it comes first
     if handler.messages:
         more = len(handler.messages) - 1
