@@ -197,11 +197,13 @@ def _execute(
     downstream.setup(splits["train"])
     primary = downstream.primary_metric_for(records)
     head = downstream.build_head(upstream.dim, upstream.num_layers, upstream.frame_rate)
-    result = train_head(
+    train_data = (splits["train"], features["train"])
+    dev_data = (splits["dev"], features["dev"])
+    result = downstream.fit(head, train_data, dev_data) or train_head(
         downstream,
         head,
-        (splits["train"], features["train"]),
-        (splits["dev"], features["dev"]),
+        train_data,
+        dev_data,
         primary,
         get_metric(primary).higher_is_better,
         run_dir / "checkpoint.pt",

@@ -8,8 +8,16 @@ runner = CliRunner()
 def test_list_shows_every_kind_with_metadata(sb_home):
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0, result.output
-    for expected in ("== upstreams", "mfcc", "== downstreams", "asr", "== metrics", "wer",
-                     "== corpora", "mini-en"):
+    for expected in (
+        "== upstreams",
+        "mfcc",
+        "== downstreams",
+        "asr",
+        "== metrics",
+        "wer",
+        "== corpora",
+        "mini-en",
+    ):
         assert expected in result.output
     assert runner.invoke(app, ["list", "widgets"]).exit_code == 2
 
@@ -32,8 +40,13 @@ def test_user_errors_are_one_line_without_traceback(sb_home):
 
 
 def test_run_runs_show_leaderboard_and_cache(sb_home, tmp_path):
-    args = ["run", "upstream=mfcc", "corpus=tiny-synth", "downstream.max_epochs=2",
-            "downstream.hidden=32"]
+    args = [
+        "run",
+        "upstream=mfcc",
+        "corpus=tiny-synth",
+        "downstream.max_epochs=2",
+        "downstream.hidden=32",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "cer" in result.output and "wer" in result.output

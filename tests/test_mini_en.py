@@ -22,7 +22,9 @@ def test_manifest_statistics_and_splits(mini_en):
     records = mini_en.manifest()
     assert len(records) == 563  # every transcribed speech prompt of the voice
     assert {r.split for r in records} == {"train", "dev", "test"}
-    texts = {split: {r.text for r in records if r.split == split} for split in ("train", "dev", "test")}
+    texts = {
+        split: {r.text for r in records if r.split == split} for split in ("train", "dev", "test")
+    }
     assert not (texts["train"] & texts["test"]) and not (texts["train"] & texts["dev"])
     assert not (texts["dev"] & texts["test"])
     minutes = sum(r.duration for r in records) / 60

@@ -71,7 +71,8 @@ def test_third_party_upstream_through_an_entry_point(tmp_path: Path, sb_home):
     package = tmp_path / "pkg"
     (package / "sb_energy").mkdir(parents=True)
     (package / "sb_energy" / "__init__.py").write_text(PLUGIN)
-    (package / "pyproject.toml").write_text(textwrap.dedent('''
+    (package / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [build-system]
         requires = ["setuptools"]
         build-backend = "setuptools.build_meta"
@@ -80,17 +81,43 @@ def test_third_party_upstream_through_an_entry_point(tmp_path: Path, sb_home):
         version = "0.1"
         [project.entry-points."speechbench.upstreams"]
         energy-zcr = "sb_energy:Energy"
-    '''))
+    """)
+    )
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(package)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(package),
+        ],
+        check=True,
+    )
     env = {**os.environ, "PYTHONPATH": str(target)}
     speechbench = str(Path(sys.executable).parent / "speechbench")
-    listing = subprocess.run([speechbench, "list", "upstreams"], env=env, capture_output=True, text=True)
+    listing = subprocess.run(
+        [speechbench, "list", "upstreams"], env=env, capture_output=True, text=True
+    )
     assert "energy-zcr" in listing.stdout, listing.stderr
     result = subprocess.run(
-        [speechbench, "run", "upstream=energy-zcr", "corpus=tiny-synth", "downstream.max_epochs=1",
-         "downstream.hidden=16", "upstream.frame=320"],
-        env=env, capture_output=True, text=True)
+        [
+            speechbench,
+            "run",
+            "upstream=energy-zcr",
+            "corpus=tiny-synth",
+            "downstream.max_epochs=1",
+            "downstream.hidden=16",
+            "upstream.frame=320",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "upstream=energy-zcr" in result.stdout and "cer" in result.stdout
