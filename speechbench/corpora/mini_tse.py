@@ -8,7 +8,7 @@ Speakers are split as in mini-sv (the same seeded choice), so test mixtures only
 speakers never seen in training.
 
 Files under the corpus root:
-``sources/SPEAKER/ID.wav`` (16 kHz source utterances used as enrollments),
+``enroll/SPEAKER/ID.wav`` (enrollment utterances, 16 kHz),
 ``mix/SPLIT/ID.wav`` (the record's ``path``), ``s1/SPLIT/ID.wav`` (the target exactly
 as it is in the mixture: the extraction reference), and ``mixtures.jsonl`` (one spec
 per mixture). ``mixture - s1`` is the scaled interferer.
@@ -183,11 +183,11 @@ class MiniTse(Corpus):
             "enrollment is another utterance of the target speaker."
         )
 
-    def _source(self, root: Path, src: SourceUtt) -> tuple[str, np.ndarray]:
-        rel = Path("sources") / src.speaker / f"{src.id}.wav"
+    def _enrollment(self, root: Path, src: SourceUtt) -> str:
+        """Enrollment utterances are stored as they are (16 kHz), shared by mixtures."""
+        rel = Path("enroll") / src.speaker / f"{src.id}.wav"
         speakers.convert(src, root / rel)
-        wav, _ = read_audio(root / rel, self.sample_rate)
-        return rel.as_posix(), wav
+        return rel.as_posix()
 
     def _render(
         self, target: np.ndarray, interferer: np.ndarray, spec: MixSpec
@@ -212,10 +212,9 @@ class MiniTse(Corpus):
             for c in range(self.channels)
         ]
         ref_rel = Path("s1") / spec.split / f"{spec.id}.wav"
-        enroll_rel, _ = self._source(root, enroll_src)
-        target_rel, target = self._source(root, target_src)
+        enroll_rel = self._enrollment(root, enroll_src)
         if not all((root / p).exists() for p in [*mix_rels, ref_rel]):
-            _, interferer = self._source(root, interferer_src)
+            target, interferer = speakers.decode(target_src), speakers.decode(interferer_src)
             offset = int(round(spec.interferer_offset * self.sample_rate))
             interferer = fit_length(interferer, target.size, offset)
             channels, reference = self._render(target, interferer, spec)
