@@ -16,4 +16,8 @@ BUILTINS: dict[str, str] = {
     "bvcc": "speechbench.corpora.public.mos:Bvcc",
     "grid": "speechbench.corpora.public.grid:Grid",
     "libri2mix": "speechbench.corpora.public.librimix:Libri2Mix",
+    "mini-sv": "speechbench.corpora.mini_sv:MiniSv",
+    "mini-lid": "speechbench.corpora.mini_lid:MiniLid",
+    "mini-tse": "speechbench.corpora.mini_tse:MiniTse",
+    "mini-tse-2ch": "speechbench.corpora.mini_tse:MiniTse2ch",
 }
