@@ -48,5 +48,7 @@ def binary_labels(labels: Any, name: str = "labels") -> np.ndarray:
     if array.dtype != bool:
         values = set(np.unique(array).tolist())
         if not values <= {0, 1}:
-            raise ConfigError(f"{name} must be 0/1 (non-target/target), found values {sorted(values)[:5]}")
+            raise ConfigError(
+                f"{name} must be 0/1 (non-target/target), found values {sorted(values)[:5]}"
+            )
     return array.astype(bool)

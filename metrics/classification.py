@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, f1_score
-
 from speechbench.metrics._checks import same_length
 from speechbench.metrics.base import metric
 

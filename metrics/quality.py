@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 from scipy.signal import resample_poly
-
-from speechbench.errors import ConfigError
 from speechbench.metrics._checks import same_length
 from speechbench.metrics.base import metric
+
+from speechbench.errors import ConfigError
 
 PESQ_WB_RATE = 16000
 
@@ -102,7 +102,9 @@ def _run(job, arguments: list[tuple], workers: int | None) -> list[tuple[float, 
 def _collect(results: list[tuple[float, str]], names: list[str], metric_name: str) -> np.ndarray:
     for name, (_, problem) in zip(names, results, strict=True):
         if problem:
-            warnings.warn(f"{metric_name}: utterance {name} cannot be scored ({problem}); NaN", stacklevel=3)
+            warnings.warn(
+                f"{metric_name}: utterance {name} cannot be scored ({problem}); NaN", stacklevel=3
+            )
     return np.array([value for value, _ in results], dtype=np.float64)
 
 

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from speechbench.errors import ConfigError
 from speechbench.metrics._checks import same_length
 from speechbench.metrics.base import metric
+
+from speechbench.errors import ConfigError
 
 Event = tuple[float, float, str]
 SEGMENT_SECONDS = 1.0
@@ -49,7 +49,12 @@ def _event_dicts(events: Sequence[Event], filename: str, which: str) -> list[dic
                 f"{which} event {event!r} in {filename}: need 0 <= onset < offset, finite"
             )
         out.append(
-            {"filename": filename, "event_onset": onset, "event_offset": offset, "event_label": str(label)}
+            {
+                "filename": filename,
+                "event_onset": onset,
+                "event_offset": offset,
+                "event_label": str(label),
+            }
         )
     return out
 

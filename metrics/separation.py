@@ -24,9 +24,9 @@ import warnings
 from typing import Any
 
 import torch
+from speechbench.metrics.base import metric
 
 from speechbench.errors import ConfigError
-from speechbench.metrics.base import metric
 
 BSS_EVAL_FILTER_TAPS = 512
 _EPS = torch.finfo(torch.float64).tiny
@@ -56,7 +56,11 @@ def _batch(
         mask = torch.ones_like(est, dtype=torch.bool)
     else:
         lengths = torch.as_tensor(lengths).reshape(-1)
-        if lengths.shape[0] != est.shape[0] or (lengths < 1).any() or (lengths > est.shape[1]).any():
+        if (
+            lengths.shape[0] != est.shape[0]
+            or (lengths < 1).any()
+            or (lengths > est.shape[1]).any()
+        ):
             raise ConfigError(f"lengths must be B={est.shape[0]} values in [1, {est.shape[1]}]")
         mask = steps[None, :] < lengths[:, None]
     return est * mask, ref * mask, mask

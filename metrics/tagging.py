@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score
-
-from speechbench.errors import ConfigError
 from speechbench.metrics._checks import finite_array
 from speechbench.metrics.base import metric
+
+from speechbench.errors import ConfigError
 
 
 def _truth_and_scores(truth: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +34,8 @@ def _truth_and_scores(truth: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     values = finite_array(scores, "scores", ndim=2)
     if labels.shape != values.shape:
         raise ConfigError(
-            f"truth has shape {labels.shape} but scores {values.shape}; both must be clips x classes"
+            f"truth has shape {labels.shape} but scores {values.shape}; "
+            "both must be clips x classes"
         )
     if not np.isin(labels, (0.0, 1.0)).all():
         raise ConfigError("truth must be a 0/1 matrix (clip x class)")
