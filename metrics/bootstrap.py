@@ -123,6 +123,22 @@ def _kept(stats: np.ndarray) -> np.ndarray:
     return stats[keep]
 
 
+def mean_ci(
+    values: Any, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> ConfidenceInterval:
+    """Percentile interval of the mean of per-utterance values (NaN values left out)."""
+    _check_settings(n_resamples, confidence)
+    array = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, float)
+    array = array[np.isfinite(array)]
+    if array.size < 2:
+        raise ConfigError("fewer than 2 scorable utterances; no confidence interval")
+    rng = np.random.default_rng(seed)
+    means = array[_resample_index(rng, array.size, n_resamples)].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return ConfidenceInterval(float(array.mean()), float(low), float(high), confidence, n_resamples)
+
+
 def bootstrap_ci(
     spec: MetricSpec,
     *inputs: Any,
@@ -132,23 +148,17 @@ def bootstrap_ci(
     **kwargs: Any,
 ) -> ConfidenceInterval:
     """Percentile bootstrap interval of ``spec`` over its test items."""
+    if spec.level == "utterance":
+        return mean_ci(_utterance_values(spec, inputs, kwargs), n_resamples, confidence, seed)
     _check_settings(n_resamples, confidence)
     rng = np.random.default_rng(seed)
+    n_items = _length(inputs)
+    value = float(spec.fn(*inputs, **kwargs))
+    index = _resample_index(rng, n_items, n_resamples)
+    stats = _kept(_corpus_statistics(spec, [inputs], index, kwargs))[:, 0]
     tail = (1 - confidence) / 2
-    if spec.level == "utterance":
-        values = _utterance_values(spec, inputs, kwargs)
-        values = values[np.isfinite(values)]
-        if values.size < 2:
-            raise ConfigError(f"{spec.name}: fewer than 2 scorable utterances; no interval")
-        means = values[_resample_index(rng, values.size, n_resamples)].mean(axis=1)
-        value = float(values.mean())
-    else:
-        n_items = _length(inputs)
-        value = float(spec.fn(*inputs, **kwargs))
-        index = _resample_index(rng, n_items, n_resamples)
-        means = _kept(_corpus_statistics(spec, [inputs], index, kwargs))[:, 0]
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return ConfidenceInterval(value, float(low), float(high), confidence, int(means.size))
+    low, high = np.quantile(stats, [tail, 1 - tail])
+    return ConfidenceInterval(value, float(low), float(high), confidence, int(stats.size))
 
 
 def paired_bootstrap_test(
