@@ -65,7 +65,9 @@ def sed_metrics(
     durations: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Segment- and event-based F1 / ER, overall and per class, in one sed_eval pass."""
-    import sed_eval  # slow import (dcase_util); only when SED is scored
+    with warnings.catch_warnings():  # dcase_util imports the deprecated pkg_resources
+        warnings.simplefilter("ignore")
+        import sed_eval  # slow import (dcase_util); only when SED is scored
 
     same_length("reference files", references, "estimated files", estimates)
     if durations is not None:
