@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 from scipy import stats
-
-from speechbench.errors import ConfigError
 from speechbench.metrics.base import MetricSpec
 from speechbench.metrics.bootstrap import bootstrap_ci, mean_ci, paired_bootstrap_test
 from speechbench.metrics.recognition import word_error_rate
 from speechbench.metrics.separation import si_sdr
 from speechbench.metrics.verification import equal_error_rate
+
+from speechbench.errors import ConfigError
 
 
 def test_mean_interval_agrees_with_scipy_percentile_bootstrap():

@@ -4,8 +4,6 @@ import math
 
 import numpy as np
 import pytest
-
-from speechbench.errors import ConfigError
 from speechbench.metrics.correlation import (
     kendall_tau,
     linear_correlation,
@@ -25,6 +23,8 @@ from speechbench.metrics.generation import (
     speaker_similarity,
     voicing_decision_error,
 )
+
+from speechbench.errors import ConfigError
 
 
 def test_correlations_against_textbook_formulas():
@@ -76,7 +76,11 @@ def _naive_dtw_mcd(ref, gen):
     i, j, path = len(ref), len(gen), []
     while (i, j) != (0, 0):
         path.append(cost[i - 1, j - 1])
-        steps = {(i - 1, j - 1): acc[i - 1, j - 1], (i - 1, j): acc[i - 1, j], (i, j - 1): acc[i, j - 1]}
+        steps = {
+            (i - 1, j - 1): acc[i - 1, j - 1],
+            (i - 1, j): acc[i - 1, j],
+            (i, j - 1): acc[i, j - 1],
+        }
         i, j = min(steps, key=steps.get)
     return MCD_CONSTANT * np.mean(path)
 

@@ -1,4 +1,4 @@
-"""PESQ/STOI wrappers against direct calls of the reference packages; NaN for silence; SDI by hand."""
+"""PESQ/STOI wrappers vs direct calls of the reference packages; NaN for silence; SDI by hand."""
 
 import math
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from pesq import pesq as reference_pesq
 from pystoi import stoi as reference_stoi
+from speechbench.metrics.quality import estoi, pesq_nb, pesq_wb, speech_distortion_index, stoi
 
 from speechbench.errors import ConfigError
-from speechbench.metrics.quality import estoi, pesq_nb, pesq_wb, speech_distortion_index, stoi
 
 RATE = 16000
 
@@ -32,10 +32,10 @@ def pairs():
 
 def test_pesq_matches_the_pesq_package_serial_and_parallel(pairs):
     clean, noisy = pairs
-    direct = [reference_pesq(RATE, c, n, "wb") for c, n in zip(clean, noisy)]
+    direct = [reference_pesq(RATE, c, n, "wb") for c, n in zip(clean, noisy, strict=True)]
     np.testing.assert_allclose(pesq_wb(clean, noisy, RATE, workers=1), direct, rtol=1e-6)
     np.testing.assert_allclose(pesq_wb(clean, noisy, RATE, workers=2), direct, rtol=1e-6)
-    direct_nb = [reference_pesq(RATE, c, n, "nb") for c, n in zip(clean, noisy)]
+    direct_nb = [reference_pesq(RATE, c, n, "nb") for c, n in zip(clean, noisy, strict=True)]
     np.testing.assert_allclose(pesq_nb(clean, noisy, RATE, workers=1), direct_nb, rtol=1e-6)
     assert pesq_wb(clean[:1], clean[:1], RATE, workers=1)[0] > 4.5  # identical: near the 4.64 max
 
@@ -44,8 +44,11 @@ def test_pesq_silence_is_nan_with_a_warning_naming_the_file(pairs):
     clean, noisy = pairs
     with pytest.warns(UserWarning, match="quiet.wav"):
         values = pesq_wb(
-            [clean[0], np.zeros(RATE)], [noisy[0], np.zeros(RATE)], RATE,
-            ids=["ok.wav", "quiet.wav"], workers=2,
+            [clean[0], np.zeros(RATE)],
+            [noisy[0], np.zeros(RATE)],
+            RATE,
+            ids=["ok.wav", "quiet.wav"],
+            workers=2,
         )
     assert not math.isnan(values[0]) and math.isnan(values[1])
 
@@ -61,11 +64,12 @@ def test_pesq_resamples_other_rates():
 def test_stoi_and_estoi_match_pystoi(pairs):
     clean, noisy = pairs
     np.testing.assert_allclose(
-        stoi(clean, noisy, RATE, workers=2), [reference_stoi(c, n, RATE) for c, n in zip(clean, noisy)]
+        stoi(clean, noisy, RATE, workers=2),
+        [reference_stoi(c, n, RATE) for c, n in zip(clean, noisy, strict=True)],
     )
     np.testing.assert_allclose(
         estoi(clean, noisy, RATE, workers=1),
-        [reference_stoi(c, n, RATE, extended=True) for c, n in zip(clean, noisy)],
+        [reference_stoi(c, n, RATE, extended=True) for c, n in zip(clean, noisy, strict=True)],
     )
     assert stoi(clean[:1], clean[:1], RATE, workers=1)[0] == pytest.approx(1.0, abs=1e-6)
 

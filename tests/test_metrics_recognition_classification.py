@@ -1,14 +1,14 @@
-"""WER/CER/PER and accuracy/UAR/macro-F1 against hand-counted edit operations and confusion counts."""
+"""WER/CER/PER and accuracy/UAR/macro-F1 against hand-counted edits and confusion counts."""
 
 import pytest
-
-from speechbench.errors import ConfigError
 from speechbench.metrics.classification import accuracy, macro_f1, unweighted_average_recall
 from speechbench.metrics.recognition import (
     character_error_rate,
     phone_error_rate,
     word_error_rate,
 )
+
+from speechbench.errors import ConfigError
 
 
 def test_wer_pools_edits_over_the_corpus_like_sclite():

@@ -1,8 +1,6 @@
 """SED metrics: hand-counted segment/event cases with the DCASE collars, through sed_eval."""
 
 import pytest
-
-from speechbench.errors import ConfigError
 from speechbench.metrics.sed import (
     event_error_rate,
     event_f1,
@@ -10,6 +8,8 @@ from speechbench.metrics.sed import (
     segment_error_rate,
     segment_f1,
 )
+
+from speechbench.errors import ConfigError
 
 
 def test_shifted_event_hand_counted():

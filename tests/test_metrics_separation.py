@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from speechbench.metrics.separation import sdr, si_sdr, si_sdr_improvement, snr
 
 from speechbench.errors import ConfigError
-from speechbench.metrics.separation import sdr, si_sdr, si_sdr_improvement, snr
 
 
 def _orthogonal_pair(n=8000, seed=0):
@@ -50,11 +50,17 @@ def test_sdr_matches_mir_eval_bss_eval_sources():
     rng = np.random.default_rng(1)
     refs = rng.standard_normal((3, 3000))
     ests = np.stack(
-        [np.convolve(r, rng.standard_normal(6))[:3000] + 0.4 * rng.standard_normal(3000) for r in refs]
+        [
+            np.convolve(r, rng.standard_normal(6))[:3000] + 0.4 * rng.standard_normal(3000)
+            for r in refs
+        ]
     )
     ours = sdr(ests, refs).numpy()
     with pytest.warns(FutureWarning):  # bss_eval_sources is deprecated in mir_eval 0.8, still valid
-        theirs = [mir_eval.separation.bss_eval_sources(r[None], e[None])[0][0] for r, e in zip(refs, ests)]
+        theirs = [
+            mir_eval.separation.bss_eval_sources(r[None], e[None])[0][0]
+            for r, e in zip(refs, ests, strict=True)
+        ]
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
@@ -73,12 +79,12 @@ def test_batched_with_lengths_equals_one_by_one():
     ests = [r + 0.3 * rng.standard_normal(r.size) for r in refs]
     ref_batch = torch.zeros(2, 3000, dtype=torch.float64)
     est_batch = torch.full((2, 3000), 5.0, dtype=torch.float64)  # padding garbage must not count
-    for i, (r, e) in enumerate(zip(refs, ests)):
+    for i, (r, e) in enumerate(zip(refs, ests, strict=True)):
         ref_batch[i, : r.size] = torch.from_numpy(r)
         est_batch[i, : e.size] = torch.from_numpy(e)
     for fn in (si_sdr, snr, sdr):
         batched = fn(est_batch, ref_batch, lengths=lengths)
-        single = torch.cat([fn(e, r) for e, r in zip(ests, refs)])
+        single = torch.cat([fn(e, r) for e, r in zip(ests, refs, strict=True)])
         torch.testing.assert_close(batched, single)
 
 

@@ -1,17 +1,18 @@
-"""lwlrap against sklearn's label-ranking AP (the DCASE 2019 identity) and hand counts; mAP by hand."""
+"""lwlrap vs sklearn label-ranking AP (the DCASE 2019 identity) and hand counts; mAP by hand."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import label_ranking_average_precision_score
+from speechbench.metrics.tagging import lwlrap, lwlrap_per_class, mean_average_precision
 
 from speechbench.errors import ConfigError
-from speechbench.metrics.tagging import lwlrap, lwlrap_per_class, mean_average_precision
 
 
 def test_lwlrap_hand_computed_with_per_class_values():
     truth = np.array([[1, 0, 1], [0, 1, 0]])
     scores = np.array([[0.9, 0.8, 0.1], [0.5, 0.2, 0.7]])
-    # clip 0: class 0 ranked 1st -> precision 1; class 2 ranked 3rd with 2 positives at or above -> 2/3
+    # clip 0: class 0 ranked 1st -> precision 1;
+    #         class 2 ranked 3rd with 2 positives at or above -> 2/3
     # clip 1: class 1 ranked 3rd, 1 positive at or above -> 1/3
     per_class, weights = lwlrap_per_class(truth, scores)
     np.testing.assert_allclose(per_class, [1.0, 1 / 3, 2 / 3])

@@ -6,8 +6,6 @@ from scipy.interpolate import interp1d
 from scipy.optimize import brentq
 from sklearn.metrics import det_curve as sklearn_det_curve
 from sklearn.metrics import roc_curve
-
-from speechbench.errors import ConfigError
 from speechbench.metrics.lid import cavg, lid_accuracy, lid_eer
 from speechbench.metrics.verification import (
     det_curve,
@@ -15,6 +13,8 @@ from speechbench.metrics.verification import (
     equal_error_rate,
     min_dcf,
 )
+
+from speechbench.errors import ConfigError
 
 
 def _sklearn_eer(scores, labels):
@@ -53,8 +53,8 @@ def test_det_points_match_sklearn_det_curve():
     scores = np.round(rng.standard_normal(500) + labels, 1)
     curve = det_curve(scores, labels)
     fpr, fnr, thresholds = sklearn_det_curve(labels, scores)
-    ours = dict(zip(curve.thresholds, zip(curve.p_fa, curve.p_miss)))
-    for t, fa, miss in zip(thresholds, fpr, fnr):
+    ours = dict(zip(curve.thresholds, zip(curve.p_fa, curve.p_miss, strict=True), strict=True))
+    for t, fa, miss in zip(thresholds, fpr, fnr, strict=True):
         assert ours[t] == pytest.approx((fa, miss))
     x, y = curve.probit()
     assert np.isfinite(x).all() and np.isfinite(y).all()
