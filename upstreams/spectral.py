@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from speechbench.upstreams.base import Upstream, pad_frames
 
 from speechbench._torchaudio import torchaudio
+from speechbench.upstreams.base import Upstream, pad_frames
 
 kaldi = torchaudio.compliance.kaldi
 
