@@ -7,4 +7,6 @@ BUILTINS: dict[str, str] = {
     "hubert": "speechbench.upstreams.ssl:HuBERT",
     "wavlm": "speechbench.upstreams.ssl:WavLM",
     "wav2vec2": "speechbench.upstreams.ssl:Wav2Vec2",
+    "whisper": "speechbench.upstreams.whisper:Whisper",
+    "whisper-tiny-en": "speechbench.upstreams.whisper:WhisperTinyEn",
 }

@@ -32,6 +32,7 @@ from speechbench.upstreams.base import Upstream
 from speechbench.upstreams.batching import conv_frames, conv_windows, pad_layers, run_pieces
 from torch import nn
 
+from speechbench._torchaudio import torchaudio  # noqa: F401  (before transformers/s3prl)
 from speechbench.errors import ConfigError, WeightsUnavailableError
 
 _TRANSFORMERS_TYPES = {"hubert": "hubert", "wavlm": "wavlm", "wav2vec2": "wav2vec2"}
@@ -90,7 +91,6 @@ class _S3PRLBackend(nn.Module):
         super().__init__()
         from s3prl.nn import S3PRLUpstream
 
-        from speechbench._torchaudio import torchaudio  # noqa: F401  (before s3prl)
 
         name = f"{family}_local" if path is not None else model
         try:
