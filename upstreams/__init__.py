@@ -9,4 +9,6 @@ BUILTINS: dict[str, str] = {
     "wav2vec2": "speechbench.upstreams.ssl:Wav2Vec2",
     "whisper": "speechbench.upstreams.whisper:Whisper",
     "whisper-tiny-en": "speechbench.upstreams.whisper:WhisperTinyEn",
+    "ge2e": "speechbench.upstreams.ge2e:GE2E",
+    "ge2e-partials": "speechbench.upstreams.ge2e:GE2EPartials",
 }
