@@ -11,4 +11,5 @@ BUILTINS: dict[str, str] = {
     "whisper-tiny-en": "speechbench.upstreams.whisper:WhisperTinyEn",
     "ge2e": "speechbench.upstreams.ge2e:GE2E",
     "ge2e-partials": "speechbench.upstreams.ge2e:GE2EPartials",
+    "ivector": "speechbench.upstreams.ivector:IVector",
 }
