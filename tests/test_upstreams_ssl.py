@@ -129,3 +129,14 @@ def test_fingerprint_follows_the_weights(checkpoints, tmp_path):
     first = _upstream("hubert", checkpoints["hubert", "s3prl"]).fingerprint()
     assert first == _upstream("hubert", checkpoints["hubert", "s3prl"]).fingerprint()
     assert first != _upstream("hubert", other).fingerprint()
+
+
+def test_named_s3prl_model_that_cannot_download(monkeypatch):
+    from s3prl.upstream.hubert import hubconf
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no route to huggingface.co")
+
+    monkeypatch.setattr(hubconf, "_urls_to_filepaths", offline)
+    with pytest.raises(WeightsUnavailableError, match="hubert_base.*upstream.path="):
+        get("upstreams", "hubert")(get("upstreams", "hubert").Options(download=True))

@@ -91,12 +91,16 @@ class _S3PRLBackend(nn.Module):
         super().__init__()
         from s3prl.nn import S3PRLUpstream
 
-
         name = f"{family}_local" if path is not None else model
         try:
             self.upstream = S3PRLUpstream(name, path_or_url=str(path) if path else None)
-        except (ValueError, KeyError, RuntimeError) as exc:
-            where = path if path is not None else f"s3prl model {model}"
+        except Exception as exc:
+            if path is None:  # a named model: s3prl had to download it
+                raise WeightsUnavailableError(
+                    f"cannot fetch s3prl model {model} ({type(exc).__name__}); pass "
+                    f"upstream.path= a local {family} checkpoint or transformers model dir"
+                ) from None
+            where = path
             raise ConfigError(
                 f"{where}: not a loadable {family} checkpoint for s3prl ({exc}); "
                 "pass upstream.path= an s3prl-converted checkpoint or a transformers model dir"
