@@ -4,4 +4,12 @@ a third-party package adds one through the ``speechbench.upstreams`` entry point
 BUILTINS: dict[str, str] = {
     "mfcc": "speechbench.upstreams.spectral:MFCC",
     "fbank": "speechbench.upstreams.spectral:Fbank",
+    "hubert": "speechbench.upstreams.ssl:HuBERT",
+    "wavlm": "speechbench.upstreams.ssl:WavLM",
+    "wav2vec2": "speechbench.upstreams.ssl:Wav2Vec2",
+    "whisper": "speechbench.upstreams.whisper:Whisper",
+    "whisper-tiny-en": "speechbench.upstreams.whisper:WhisperTinyEn",
+    "ge2e": "speechbench.upstreams.ge2e:GE2E",
+    "ge2e-partials": "speechbench.upstreams.ge2e:GE2EPartials",
+    "ivector": "speechbench.upstreams.ivector:IVector",
 }

@@ -17,10 +17,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from speechbench.corpora.base import Utterance
 
 
 @dataclass
@@ -37,6 +41,9 @@ class Upstream(nn.Module):
     num_layers: int = 1
     dim: int = 1
     level: Literal["frame", "utterance"] = "frame"
+    # Fitted upstreams (e.g. i-vectors) learn their extractor on the corpus' train split:
+    # the runner calls fit() with (record, mono waveform at sample_rate) pairs first.
+    needs_fit: ClassVar[bool] = False
 
     def __init__(self, options=None) -> None:
         super().__init__()
@@ -46,6 +53,12 @@ class Upstream(nn.Module):
     def weights_available(cls, options=None) -> tuple[bool, str]:
         """(available on this machine?, what to provide if not). Default: no weights needed."""
         return True, "no pretrained weights needed"
+
+    def fit(self, train: Iterable[tuple[Utterance, torch.Tensor]]) -> None:
+        """Learn the extractor from training audio; a no-op for pretrained/fixed upstreams.
+
+        Fitted parameters must enter ``fingerprint()`` so cached features are never stale.
+        """
 
     def weights_fingerprint(self) -> str:
         """Hash of the parameters and buffers; override for large models with a file hash."""
