@@ -3,4 +3,7 @@ a third-party package adds one through the ``speechbench.downstreams`` entry poi
 
 BUILTINS: dict[str, str] = {
     "asr": "speechbench.downstreams.asr:ASR",
+    "sv": "speechbench.downstreams.sv:SpeakerVerification",
+    "sv-gmm-ubm": "speechbench.downstreams.gmm_ubm:GmmUbmVerification",
+    "lid": "speechbench.downstreams.lid:LanguageID",
 }
