@@ -59,9 +59,7 @@ class TwoCovariancePLDA:
         class_means = sums / counts[:, None]
         self.mu = class_means.mean(axis=0)
         between = self._regularise(np.cov(class_means.T, bias=True).reshape(x.shape[1], -1))
-        within = self._regularise(
-            sum((g - g.mean(0)).T @ (g - g.mean(0)) for g in groups) / len(x)
-        )
+        within = self._regularise(sum((g - g.mean(0)).T @ (g - g.mean(0)) for g in groups) / len(x))
         for _ in range(self.iterations):
             b_inv, w_inv = np.linalg.inv(between), np.linalg.inv(within)
             # E-step: posterior of each speaker variable, precision B^-1 + n W^-1
@@ -101,7 +99,9 @@ class TwoCovariancePLDA:
     def llr(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
         """Same-speaker vs different-speaker log-likelihood ratio of paired rows."""
         e, t = enroll - self.mu, test - self.mu
-        quad = 0.5 * (np.einsum("ij,jk,ik->i", e, self.q, e) + np.einsum("ij,jk,ik->i", t, self.q, t))
+        quad = 0.5 * (
+            np.einsum("ij,jk,ik->i", e, self.q, e) + np.einsum("ij,jk,ik->i", t, self.q, t)
+        )
         return quad + np.einsum("ij,jk,ik->i", e, self.p, t) + self.const
 
 

@@ -55,7 +55,9 @@ class LanguageHead(nn.Module):
             dim, num_layers, opts.head, opts.hidden, opts.embed_dim, opts.dropout
         )
         self.layer_sum = self.encoder.layer_sum
-        self.out = nn.Sequential(nn.ReLU(), nn.Dropout(opts.dropout), nn.Linear(opts.embed_dim, num_languages))
+        self.out = nn.Sequential(
+            nn.ReLU(), nn.Dropout(opts.dropout), nn.Linear(opts.embed_dim, num_languages)
+        )
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.out(self.encoder(features, lengths))
@@ -146,7 +148,8 @@ class LanguageID(Downstream):
         metrics, outputs = super().evaluate(head, batches)
         for output in outputs:  # name the languages instead of a bare score list
             output["prediction"] = {
-                lang: round(s, 4) for lang, s in zip(self.languages, output["prediction"], strict=True)
+                lang: round(s, 4)
+                for lang, s in zip(self.languages, output["prediction"], strict=True)
             }
         return metrics, outputs
 

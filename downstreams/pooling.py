@@ -55,7 +55,9 @@ class TDNN(nn.Module):
         layers: list[nn.Module] = []
         for i, (kernel, dilation) in enumerate(((5, 1), (3, 2), (3, 3), (1, 1))):
             layers += [
-                nn.Conv1d(dim if i == 0 else hidden, hidden, kernel, dilation=dilation, padding="same"),
+                nn.Conv1d(
+                    dim if i == 0 else hidden, hidden, kernel, dilation=dilation, padding="same"
+                ),
                 nn.ReLU(),
                 nn.BatchNorm1d(hidden),
                 nn.Dropout(dropout),
@@ -90,5 +92,7 @@ class UtteranceEncoder(nn.Module):
         x = self.norm(self.layer_sum(features))
         mask = lengths_mask(lengths, x.shape[1])
         x = self.frames(x, mask) if self.kind == "tdnn" else self.frames(x)
-        pooled = self.attention(x, mask) if self.attention is not None else masked_statistics(x, mask)
+        pooled = (
+            self.attention(x, mask) if self.attention is not None else masked_statistics(x, mask)
+        )
         return self.embed(pooled)

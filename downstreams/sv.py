@@ -58,9 +58,7 @@ class SVOptions(TrainOptions):
 class SpeakerHead(nn.Module):
     """Utterance encoder + a softmax layer over the training speakers."""
 
-    def __init__(
-        self, dim: int, num_layers: int, num_speakers: int, opts: SVOptions
-    ) -> None:
+    def __init__(self, dim: int, num_layers: int, num_speakers: int, opts: SVOptions) -> None:
         super().__init__()
         self.encoder = UtteranceEncoder(
             dim, num_layers, opts.head, opts.hidden, opts.embed_dim, opts.dropout
@@ -136,7 +134,9 @@ class SpeakerVerification(Downstream):
         if not isinstance(head, EmbeddingPassThrough):
             return None
         opts = self.options
-        batches = make_batches(dev[0], dev[1], {r.id: 0 for r in dev[0]}, opts.batch_size, opts.max_batch_frames)
+        batches = make_batches(
+            dev[0], dev[1], {r.id: 0 for r in dev[0]}, opts.batch_size, opts.max_batch_frames
+        )
         scores, _ = self.evaluate(head, batches)
         entry = {"epoch": 0, **{f"dev_{k}": v for k, v in scores.items()}}
         return TrainResult(best_epoch=0, best_dev=entry, epochs_run=0, history=[entry])

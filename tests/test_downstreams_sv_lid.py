@@ -12,17 +12,17 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 from sklearn.metrics import roc_curve
-
-from speechbench.corpora.base import Utterance
-from speechbench.corpora.mini_sv import make_trials
 from speechbench.downstreams.backends import Backend, TwoCovariancePLDA
 from speechbench.downstreams.gmm_ubm import GmmUbmOptions, GmmUbmVerification, map_adapt_means
 from speechbench.downstreams.lid import LanguageID, LIDOptions, detection_llrs
 from speechbench.downstreams.sv import SpeakerVerification, SVOptions
 from speechbench.downstreams.trials import read_trial_file, trials_for
+from speechbench.metrics.lid import cavg, lid_accuracy
+
+from speechbench.corpora.base import Utterance
+from speechbench.corpora.mini_sv import make_trials
 from speechbench.errors import ConfigError, CorpusError
 from speechbench.leaderboard import applicable
-from speechbench.metrics.lid import cavg, lid_accuracy
 from speechbench.training import make_batches, train_head
 
 DIM, SUB = 8, 3  # feature dims; dims carrying identity
@@ -40,13 +40,15 @@ def make_set(rng, classes, per_class, split, prefix, frames=(30, 60), field="spe
             signal[:, :SUB] += centres[c]
             noise = rng.normal(0, 1.0, (t, DIM))
             feats[uid] = torch.tensor(np.stack([noise, signal]), dtype=torch.float32)
-            kwargs = {"speaker": c, "language": "xx"} if field == "speaker" else {
-                "speaker": f"{c}-spk{i % 3}",
-                "language": c,
-            }
-            records.append(
-                Utterance(uid, f"{uid}.wav", 16000, t / 100, split, labels={}, **kwargs)
+            kwargs = (
+                {"speaker": c, "language": "xx"}
+                if field == "speaker"
+                else {
+                    "speaker": f"{c}-spk{i % 3}",
+                    "language": c,
+                }
             )
+            records.append(Utterance(uid, f"{uid}.wav", 16000, t / 100, split, labels={}, **kwargs))
     return records, feats, centres
 
 
@@ -153,7 +155,9 @@ def test_trials_come_from_labels_or_a_file_and_are_checked(speakers, tmp_path):
     trials = trials_for(test)
     assert {t.target for t in trials} == {True, False}
     trial_file = tmp_path / "trials.txt"
-    trial_file.write_text(f"{test[0].id} {test[1].id} target\n{test[0].id} {test[-1].id} nontarget\n")
+    trial_file.write_text(
+        f"{test[0].id} {test[1].id} target\n{test[0].id} {test[-1].id} nontarget\n"
+    )
     assert len(trials_for(test, str(trial_file))) == 2
     assert len(read_trial_file(trial_file)) == 2
     with pytest.raises(ConfigError, match="does not exist"):
@@ -235,7 +239,10 @@ def test_map_adaptation_matches_the_formula():
         *(torch.tensor(a) for a in (x, np.log(weights), means, variances)), relevance=16.0
     ).numpy()
     densities = np.stack(
-        [w * multivariate_normal(m, np.diag(v)).pdf(x) for w, m, v in zip(weights, means, variances, strict=True)],
+        [
+            w * multivariate_normal(m, np.diag(v)).pdf(x)
+            for w, m, v in zip(weights, means, variances, strict=True)
+        ],
         axis=1,
     )
     gamma = densities / densities.sum(axis=1, keepdims=True)
