@@ -137,13 +137,18 @@ def assign_splits(items: list[Item], seed: int) -> tuple[dict[str, str], dict[st
 
 
 def speech_region(wav: np.ndarray, rate: int) -> tuple[int, int]:
-    """Start and end sample of the speech, leading and trailing silence trimmed."""
-    import librosa
+    """Start and end sample of the speech: frames within ``TRIM_TOP_DB`` of the loudest.
 
-    _, (start, end) = librosa.effects.trim(
-        wav, top_db=TRIM_TOP_DB, frame_length=512, hop_length=128
-    )
-    return int(start), int(end)
+    Written here (the same rule as ``librosa.effects.trim``) because importing librosa
+    and JIT-compiling its framing costs ~20 s on these machines for ten lines of numpy.
+    """
+    hop, frame = rate // 100, rate // 40  # 10 ms hop, 25 ms frames
+    if wav.size < frame:
+        return 0, wav.size
+    frames = np.lib.stride_tricks.sliding_window_view(wav, frame)[::hop]
+    power = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    loud = np.flatnonzero(10 * np.log10(np.maximum(power, 1e-20) / power.max()) > -TRIM_TOP_DB)
+    return int(loud[0] * hop), int(min(loud[-1] * hop + frame, wav.size))
 
 
 def cut_middle(wav: np.ndarray, rate: int, seconds: float) -> np.ndarray | None:

@@ -197,7 +197,14 @@ def decode(src: SourceUtt | Path, rates: tuple[int, ...] = ()) -> np.ndarray:
 
 def duration_of(path: Path) -> float:
     """Duration of a written file, rounded for the manifest."""
-    info = sf.info(str(path))
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:
+        raise CorpusError(
+            f"{path}: cannot read this corpus file ({exc}); delete it and prepare again"
+        ) from None
+    if info.frames == 0:
+        raise CorpusError(f"{path}: corpus file is empty; delete it and prepare again")
     return round(info.frames / info.samplerate, 4)
 
 
