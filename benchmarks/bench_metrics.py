@@ -167,6 +167,8 @@ def main() -> None:
     for name, t_ref, t_ours, diff in rows:
         print(f"{name:42s} {t_ref:12.3f} {t_ours:14.3f} {t_ref / t_ours:7.1f}x {diff:11.2e}")
     print("(PESQ + STOI row: 'reference' is the serial loop, 'speechbench' the parallel pool)")
+    load = os.getloadavg()
+    print(f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
 
 
 if __name__ == "__main__":

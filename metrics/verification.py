@@ -58,7 +58,7 @@ def det_curve(scores: Any, labels: Any) -> DetCurve:
     if n_target == 0 or n_nontarget == 0:
         kind = "target" if n_target == 0 else "non-target"
         raise ConfigError(f"no {kind} trials; verification metrics need both kinds")
-    order = np.argsort(values, kind="stable")
+    order = np.argsort(values)  # ties are grouped below, so no stable sort is needed
     sorted_scores, sorted_targets = values[order], targets[order]
     # number of targets / non-targets strictly below each position
     targets_below = np.concatenate(([0], np.cumsum(sorted_targets)))

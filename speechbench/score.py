@@ -135,6 +135,48 @@ def _details(spec: MetricSpec, args: tuple, keys: list[str]) -> dict[str, Any]:
     return {}
 
 
+def _paired(
+    spec,
+    args,
+    kwargs,
+    keys,
+    ref,
+    compare,
+    trials,
+    mix,
+    normalize,
+    workers,
+    bootstrap,
+    confidence,
+    seed,
+) -> dict[str, Any]:
+    """Paired bootstrap test of --hyp (run A) against --compare (run B) on the same items."""
+    from speechbench.metrics.bootstrap import paired_bootstrap_test
+
+    args_b, kwargs_b, keys_b = _inputs(spec, ref, compare, trials, mix, normalize, workers)
+    if keys_b != keys:
+        raise ConfigError(
+            f"{compare}: items differ from --hyp's; a paired test needs the same ones"
+        )
+    test = paired_bootstrap_test(
+        spec,
+        args,
+        args_b,
+        n_resamples=bootstrap or 1000,
+        confidence=confidence,
+        seed=seed,
+        **kwargs,
+    )
+    return {
+        "compare_value": test.value_b,
+        "delta": test.delta,
+        "delta_low": test.delta_low,
+        "delta_high": test.delta_high,
+        "hyp_is_better": test.a_is_better,
+        "p_value": test.p_value,
+    }
+
+
 def score_command(
     metric: Annotated[
         str,
@@ -153,6 +195,10 @@ def score_command(
         ),
     ] = None,
     mix: Annotated[Path | None, typer.Option("--mix", help="mixture folder, for si_sdri")] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="a second run's output: paired bootstrap test hyp vs this"),
+    ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
     bootstrap: Annotated[
         int, typer.Option(help="bootstrap resamples for the interval; 0 = none")
@@ -210,6 +256,24 @@ def score_command(
         "level": spec.level,
         "definition": spec.definition,
     }
+    if compare is not None:
+        result.update(
+            _paired(
+                spec,
+                args,
+                kwargs,
+                keys,
+                ref,
+                compare,
+                trials,
+                mix,
+                normalize,
+                workers,
+                bootstrap,
+                confidence,
+                seed,
+            )
+        )
     if output_format == "json":
         typer.echo(json.dumps({**result, **_details(spec, args, keys)}, indent=2))
         return

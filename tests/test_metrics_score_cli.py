@@ -201,3 +201,27 @@ def test_user_errors_are_one_line_speechbench_errors(app, tmp_path):
     (tmp_path / "vals.txt").write_text("a nan\n")
     with pytest.raises(ConfigError, match="NaN"):
         _score(app, "lcc", "--ref", str(tmp_path / "vals.txt"), "--hyp", str(tmp_path / "vals.txt"))
+
+
+def test_normalize_option_uses_the_shared_text_normaliser(app, tmp_path):
+    text = pytest.importorskip("speechbench.text")  # the lead's module, merged on main
+    (tmp_path / "ref.txt").write_text("u1 Press 4, then #.\n")
+    (tmp_path / "hyp.txt").write_text("u1 press four then pound\n")
+    args = ["--ref", str(tmp_path / "ref.txt"), "--hyp", str(tmp_path / "hyp.txt")]
+    assert _json(app, "wer", *args, "--normalize", "--bootstrap", "0")["value"] == 0.0
+    assert _json(app, "wer", *args, "--bootstrap", "0")["value"] > 0.0
+    assert text.normalize("Press 4, then #.") == "press four then pound"
+
+
+def test_compare_runs_a_paired_bootstrap_test(app, tmp_path):
+    refs = [f"u{i} the cat sat on the mat" for i in range(30)]
+    (tmp_path / "ref.txt").write_text("\n".join(refs))
+    (tmp_path / "good.txt").write_text("\n".join(refs))
+    (tmp_path / "bad.txt").write_text("\n".join(f"u{i} the dog sat on a mat" for i in range(30)))
+    out = _json(
+        app, "wer", "--ref", str(tmp_path / "ref.txt"), "--hyp", str(tmp_path / "good.txt"),
+        "--compare", str(tmp_path / "bad.txt"), "--bootstrap", "200",
+    )  # fmt: skip
+    assert out["value"] == 0.0 and out["compare_value"] == pytest.approx(2 / 6)
+    assert out["hyp_is_better"] is True and out["p_value"] == 0.0
+    assert out["delta"] == pytest.approx(-2 / 6)
