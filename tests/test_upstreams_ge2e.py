@@ -67,4 +67,5 @@ def test_real_voices_are_separated():
         speakers.append(speaker)
         embeddings.append(embedding[0, 0].numpy())
     eer = equal_error_rate(np.stack(embeddings), speakers)
+    print(f"GE2E EER on 4 real voices: {eer:.3f}")
     assert eer < 0.15, f"GE2E EER {eer:.3f} on 4 real voices"

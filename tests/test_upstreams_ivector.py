@@ -177,7 +177,7 @@ def test_wide_band_audio_is_resampled(tmp_path):
 
 @pytest.mark.needs_apt
 def test_real_voices_are_separated():
-    voices = asterisk_voices(per_speaker=30)
+    voices = asterisk_voices(per_speaker=20)
     items = []
     for index, (speaker, path) in enumerate(voices):
         split = "test" if index % 5 == 0 else "train"
@@ -186,11 +186,12 @@ def test_real_voices_are_separated():
     train = [i for i in items if i[0].split == "train"]
     test = [i for i in items if i[0].split == "test"]
     speakers = [r.speaker for r, _ in test]
-    options = dict(num_gaussians=32, ivector_dim=40, ubm_iterations=15)
+    options = dict(num_gaussians=32, ivector_dim=40, ubm_iterations=10, max_ubm_frames=20_000)
     plain = IVector(IVector.Options(**options))
     plain.fit(train)
     with_wccn = IVector(IVector.Options(**options, wccn=True))
     with_wccn.fit(train)
     eer_plain = equal_error_rate(_extract(plain, test), speakers)
     eer_wccn = equal_error_rate(_extract(with_wccn, test), speakers)
+    print(f"i-vector EER on 4 real voices: plain {eer_plain:.3f}, WCCN {eer_wccn:.3f}")
     assert eer_plain < 0.3 and eer_wccn < 0.2, (eer_plain, eer_wccn)

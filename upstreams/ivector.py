@@ -170,6 +170,10 @@ class IVector(Upstream):
         for name in _BUFFERS:
             self.register_buffer(name, None)
 
+    @classmethod
+    def weights_available(cls, options=None) -> tuple[bool, str]:
+        return True, "no pretrained weights: trained on the corpus' train split (cached)"
+
     # ------------------------------------------------------------------ features
     def frame_features(self, wav: torch.Tensor) -> torch.Tensor:
         """MFCC-39 with CMVN of one waveform, speech frames only when VAD is on."""
