@@ -45,11 +45,13 @@ class GmmUbmOptions(TrainOptions):
 def diag_log_likelihoods(
     x: torch.Tensor, log_weights: torch.Tensor, means: torch.Tensor, variances: torch.Tensor
 ) -> torch.Tensor:
-    """Per-frame (T) log-likelihood under a diagonal GMM, and component terms (T x C)."""
-    diff = x[:, None, :] - means[None]
+    """Weighted component log-densities (T x C) of a diagonal GMM; the squared distance is
+    expanded into matrix products (x^2/v - 2 x mu/v + mu^2/v), no T x C x D temporary."""
+    precision = 1.0 / variances
     log_norm = -0.5 * (torch.log(2 * torch.pi * variances).sum(dim=1))
-    component = log_weights + log_norm - 0.5 * (diff.pow(2) / variances[None]).sum(-1)
-    return component
+    squared = x.pow(2) @ precision.T - 2 * x @ (means * precision).T
+    squared = squared + (means.pow(2) * precision).sum(dim=1)
+    return log_weights + log_norm - 0.5 * squared
 
 
 def map_adapt_means(

@@ -260,6 +260,17 @@ def test_gmm_ubm_verifies_unseen_speakers(speakers):
     assert result.best_dev["dev_eer"] < 0.3
     metrics, outputs = ubm.evaluate(head, batches(test, ftest, ubm))
     assert metrics["eer"] < 0.2, metrics
+    # the UBM log-likelihood is scikit-learn's for the same parameters
+    from sklearn.mixture import GaussianMixture
+
+    reference = GaussianMixture(8, covariance_type="diag")
+    reference.weights_ = head.log_weights.exp().numpy()
+    reference.means_, reference.covariances_ = head.means.numpy(), head.variances.numpy()
+    reference.precisions_cholesky_ = 1 / np.sqrt(reference.covariances_)
+    frames = ftest[test[0].id][-1].double()
+    np.testing.assert_allclose(
+        head.log_likelihood(frames).numpy(), reference.score_samples(frames.numpy()), rtol=1e-9
+    )
     # with an enormous relevance factor nothing adapts: every LLR is zero
     frozen = GmmUbmVerification(GmmUbmOptions(num_gaussians=8, relevance=1e12))
     _, scores = frozen.trial_scores(head, test, [ftest[r.id][-1].double() for r in test])
