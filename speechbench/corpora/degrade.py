@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import numpy as np
-from scipy import signal
+from scipy import ndimage, signal, stats
 
 from speechbench.errors import CorpusError
 
@@ -90,14 +90,19 @@ def spectral_subtraction(
     noisy: np.ndarray, rate: int, over_subtraction: float = 2.0, floor: float = 0.05
 ) -> np.ndarray:
     """Power spectral subtraction (Boll 1979; Berouti et al. 1979 over-subtraction and
-    spectral floor), noisy phase kept. The noise PSD per bin is the 10th percentile of the
-    noisy power over time, a minimum-statistics style estimate that needs no VAD.
+    spectral floor), noisy phase kept, with a percentile (minimum-statistics style) noise
+    estimate.
     Written by hand: it is the textbook baseline enhancer, ~10 lines, and no well-kept
     library ships it (noisereduce does spectral gating, a different method)."""
     nperseg = 512 if rate >= 16000 else 256
     _, _, spec = signal.stft(noisy, fs=rate, nperseg=nperseg, noverlap=nperseg * 3 // 4)
     power = np.abs(spec) ** 2
-    noise_psd = np.percentile(power, 10, axis=1, keepdims=True)
+    # noise PSD: 20th percentile over time of the periodogram smoothed over 5 frames, divided
+    # by that percentile of its chi^2_10 / 10 distribution (the bias of a low percentile of
+    # pure noise, as in Martin's minimum statistics), so speech frames need no VAD
+    smoothed = ndimage.uniform_filter1d(power, size=5, axis=1, mode="nearest")
+    bias = stats.chi2.ppf(0.2, 10) / 10
+    noise_psd = np.percentile(smoothed, 20, axis=1, keepdims=True) / bias
     cleaned = np.maximum(power - over_subtraction * noise_psd, floor * power)
     enhanced = np.sqrt(cleaned) * np.exp(1j * np.angle(spec))
     _, out = signal.istft(enhanced, fs=rate, nperseg=nperseg, noverlap=nperseg * 3 // 4)
