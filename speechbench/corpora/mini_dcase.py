@@ -115,6 +115,7 @@ class MiniDcase(Corpus):
     sample_rate = RATE
     provides = ("labels.scene", "labels.tags", "labels.events")
 
+    LANGUAGES: ClassVar[tuple[str, ...]] = ("en", "es", "fr", "it", "ru")
     CLIPS_PER_SCENE: ClassVar[dict[str, int]] = {"train": 36, "dev": 8, "test": 16}
     SPEECH_EVENT_PROMPTS: ClassVar[int] = 45
     BABBLE_PROMPTS_PER_POOL: ClassVar[int] = 12
@@ -125,7 +126,7 @@ class MiniDcase(Corpus):
     def _speech_prompts(self) -> tuple[list[SoundSource], dict[str, list[Path]]]:
         """Speech events (0.8-3.5 s prompts) and disjoint babble prompts per pool."""
         candidates = []
-        for language in ("en", "es", "fr", "it", "ru"):
+        for language in self.LANGUAGES:
             for prompt in asterisk_prompts(language):
                 seconds = sf.info(str(prompt.path)).duration
                 if 0.8 <= seconds <= 3.5:
