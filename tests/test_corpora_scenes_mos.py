@@ -97,14 +97,22 @@ def test_dnsmos_prefers_clean_to_0db_noise(clean_prompt):
     assert clean_scores["bak"] > noisy_scores["bak"] + 1.0
 
 
-def test_snr_of_rendered_noise_measures_back(built, clean_prompt):
+def test_every_noise_source_mixes_at_the_drawn_snr(built, clean_prompt):
     corpus, _ = built
+    babble, events = _context(corpus)
     rng = np.random.default_rng(5)
-    for split, sources in NOISE_SOURCES.items():
-        for source in sources[:2]:
-            noisy, info = corpus._render(clean_prompt, "noise", split, rng, *_context(corpus))
+    for sources in NOISE_SOURCES.values():
+        for source in sources:
+            noise = corpus._noise(source, len(clean_prompt), rng, babble, events)
+            assert np.isfinite(noise).all() and np.std(noise) > 0, source
+            target = float(rng.uniform(-5, 30))
+            noisy = degrade.mix_at_snr(clean_prompt, noise, target)
             measured = degrade.snr_db(clean_prompt, noisy - clean_prompt)
-            assert measured == pytest.approx(info["snr_db"], abs=0.05), info
+            assert measured == pytest.approx(target, abs=0.05), source
+    noisy, info = corpus._render(clean_prompt, "noise", "test", rng, babble, events)
+    assert degrade.snr_db(clean_prompt, noisy - clean_prompt) == pytest.approx(
+        info["snr_db"], abs=0.05
+    )
 
 
 def _context(corpus):
