@@ -340,6 +340,7 @@ class MiniDcase(Corpus):
                 )
             )
         used = {key for r in records for key in r.labels["event_sources"]}
+        used |= {s.key for s in sources if s.label == "music"}  # cafe beds play music too
         return records, self.attribution(sources, used, babble)
 
     def attribution(

