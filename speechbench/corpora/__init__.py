@@ -16,4 +16,6 @@ BUILTINS: dict[str, str] = {
     "bvcc": "speechbench.corpora.public.mos:Bvcc",
     "grid": "speechbench.corpora.public.grid:Grid",
     "libri2mix": "speechbench.corpora.public.librimix:Libri2Mix",
+    "mini-mos": "speechbench.corpora.mini_mos:MiniMos",
+    "mini-dcase": "speechbench.corpora.mini_dcase:MiniDcase",
 }
