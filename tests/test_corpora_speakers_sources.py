@@ -133,3 +133,12 @@ def test_fillets_dutch_dub(real_debian):
     sources = speakers.fillets_sources(("nl",))
     wav = speakers.decode(sources[0])  # stereo 22.05 kHz Vorbis -> 16 kHz mono
     assert wav.ndim == 1 and abs(wav.size / 16000 - sources[0].duration) < 0.01
+
+
+def test_corpora_are_registered():
+    from speechbench import registry
+    from speechbench.corpora.base import Corpus
+
+    for name in ("mini-sv", "mini-lid", "mini-tse", "mini-tse-2ch"):
+        cls = registry.get("corpora", name)
+        assert issubclass(cls, Corpus) and cls.name == name and cls.sample_rate == 16000
