@@ -99,15 +99,10 @@ def test_missing_fillets_folder_is_named(tmp_path, monkeypatch):
         asterisk.asterisk_prompts("pt")
 
 
-@pytest.fixture(scope="session")
-def debian_cache(tmp_path_factory):
-    """One download of the Debian packages for every test of this session."""
-    return tmp_path_factory.mktemp("debian")
-
-
 @pytest.fixture
-def real_debian(debian_cache, monkeypatch):
-    monkeypatch.setattr(debian, "debian_root", lambda: debian_cache)
+def real_debian(sb_shared):
+    """The session's shared data folder (tests/conftest.py): one download per session."""
+    return sb_shared
 
 
 @pytest.mark.needs_apt
