@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jiwer
+from speechbench.metrics.base import metric
 
 from speechbench.errors import ConfigError
-from speechbench.metrics.base import metric
 
 
 def _check(references: Sequence[str], hypotheses: Sequence[str]) -> None:
@@ -38,6 +38,7 @@ def _as_tokens(hypotheses: Sequence[str]) -> list[str]:
     higher_is_better=False,
     range=(0.0, float("inf")),
     definition="word error rate (S+D+I)/N over the corpus (NIST sclite)",
+    inputs="text",
 )
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Word error rate over the corpus: (substitutions + deletions + insertions) / ref words."""
@@ -50,6 +51,7 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
     higher_is_better=False,
     range=(0.0, float("inf")),
     definition="character error rate (S+D+I)/N over the corpus, spaces count",
+    inputs="text",
 )
 def character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Character error rate over the corpus; spaces are characters too (jiwer.cer)."""
@@ -62,9 +64,9 @@ def character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -
     higher_is_better=False,
     range=(0.0, float("inf")),
     definition="phone error rate: WER over space-separated phone strings",
+    inputs="text",
 )
 def phone_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Phone error rate: word error rate over space-separated phone sequences."""
     _check(references, hypotheses)
     return float(jiwer.wer(list(references), _as_tokens(hypotheses)))
-

@@ -4,6 +4,12 @@ Each language is one professional voice at 8 kHz mono: en Allison, es-MX Allison
 same woman), fr-CA June, it Carlo (male), ru IvrvoiceRU. Audio comes from
 ``asterisk-core-sounds-XX-wav``, transcripts (lines ``name: text``) from the
 metapackage ``asterisk-core-sounds-XX``.
+
+Three more voices of other Debian packages record the same prompt names:
+``es-co`` (July E. Jiménez, GSM, GPL-2), ``fr-armelle`` (Armelle Desjardins, GSM,
+BSD-style) and ``it-menardi`` (Paola Dal Zot, wav, CC-BY-SA-3.0-IT). They ship no
+transcripts, so their text is the core set's transcript of the same prompt name
+(``Prompt.text_exact`` is False: the wording may differ).
 """
 
 from __future__ import annotations
@@ -33,12 +39,57 @@ LICENSES: dict[str, str] = {lang: "CC-BY-SA-3.0" for lang in VOICES} | {"ru": "C
 
 
 @dataclass(frozen=True)
+class ExtraVoice:
+    """A voice outside the core sets: its own package, folder and audio format."""
+
+    package: str
+    folder: str  # inside the unpacked package
+    suffix: str  # ".gsm" (raw GSM 06.10, soundfile reads it) or ".wav"
+    language: str  # transcripts are borrowed from this core language
+    speaker: str
+    license: str
+    credit: str
+
+
+EXTRA_VOICES: dict[str, ExtraVoice] = {
+    "es-co": ExtraVoice(
+        "asterisk-prompt-es-co",
+        "usr/share/asterisk/sounds/es",
+        ".gsm",
+        "es",
+        "july-jimenez",
+        "GPL-2",
+        "Avatar Ltda. (http://www.avatar.com.co/), voice of July E. Jiménez",
+    ),
+    "fr-armelle": ExtraVoice(
+        "asterisk-prompt-fr-armelle",
+        "usr/share/asterisk/sounds/fr",
+        ".gsm",
+        "fr",
+        "armelle",
+        "BSD-2-Clause-like (Copyright (C) 2006 Michel Gutierrez)",
+        "Michel Gutierrez, voice actor Armelle Desjardins",
+    ),
+    "it-menardi": ExtraVoice(
+        "asterisk-prompt-it-menardi-wav",
+        "usr/share/asterisk/sounds/it_IT_f_Menardi",
+        ".wav",
+        "it",
+        "menardi",
+        "CC-BY-SA-3.0-IT",
+        "Marco Menardi and Paola Dal Zot (the voice), http://www.voip.ammdomus.it",
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Prompt:
     name: str  # e.g. "digits/7" or "vm-goodbye"
     path: Path  # 8 kHz mono wav
     text: str  # transcript as published
     language: str
     speaker: str
+    text_exact: bool = True  # False: transcript borrowed from another voice's prompt
 
 
 def parse_transcripts(lines: list[str]) -> dict[str, str]:
@@ -56,20 +107,27 @@ def parse_transcripts(lines: list[str]) -> dict[str, str]:
     return texts
 
 
-def asterisk_prompts(language: str) -> list[Prompt]:
-    """Every transcribed prompt of one language, fetched from Debian if needed."""
-    if language not in VOICES:
-        raise CorpusError(
-            f"no Asterisk voice for language {language!r}; available: {', '.join(VOICES)}"
-        )
-    audio_root = fetch_package(f"asterisk-core-sounds-{language}-wav")
+def _transcripts(language: str) -> dict[str, str]:
     text_root = fetch_package(f"asterisk-core-sounds-{language}")
     text_file = text_root / f"usr/share/doc/asterisk-core-sounds-{language}"
     text_file = text_file / f"core-sounds-{language}.txt.gz"
     if not text_file.exists():
         raise CorpusError(f"transcripts {text_file} missing from asterisk-core-sounds-{language}")
     with gzip.open(text_file, "rt", encoding="utf-8", errors="replace") as fh:
-        texts = parse_transcripts(fh.readlines())
+        return parse_transcripts(fh.readlines())
+
+
+def asterisk_prompts(language: str) -> list[Prompt]:
+    """Every transcribed prompt of one language (or of an ``EXTRA_VOICES`` key such as
+    ``"es-co"``), fetched from Debian if needed."""
+    if language in EXTRA_VOICES:
+        return _extra_voice_prompts(EXTRA_VOICES[language])
+    if language not in VOICES:
+        raise CorpusError(
+            f"no Asterisk voice {language!r}; available: {', '.join([*VOICES, *EXTRA_VOICES])}"
+        )
+    audio_root = fetch_package(f"asterisk-core-sounds-{language}-wav")
+    texts = _transcripts(language)
     voice_dir = audio_root / "usr/share/asterisk/sounds" / VOICES[language]
     prompts = []
     for wav in sorted(voice_dir.rglob("*.wav")):
@@ -78,4 +136,18 @@ def asterisk_prompts(language: str) -> list[Prompt]:
             prompts.append(Prompt(name, wav, texts[name], language, SPEAKERS[language]))
     if not prompts:
         raise CorpusError(f"no transcribed prompts found under {voice_dir}")
+    return prompts
+
+
+def _extra_voice_prompts(voice: ExtraVoice) -> list[Prompt]:
+    voice_dir = fetch_package(voice.package) / voice.folder
+    texts = _transcripts(voice.language)
+    prompts = []
+    for path in sorted(voice_dir.rglob(f"*{voice.suffix}")):
+        name = path.relative_to(voice_dir).with_suffix("").as_posix()
+        if name in texts:
+            prompt = Prompt(name, path, texts[name], voice.language, voice.speaker, False)
+            prompts.append(prompt)
+    if not prompts:
+        raise CorpusError(f"no prompts with a known transcript found under {voice_dir}")
     return prompts

@@ -72,6 +72,8 @@ def corpus_stats(records: list[Utterance]) -> dict[str, Any]:
     stats["languages"] = sorted({r.language for r in records if r.language is not None})
     classes = {r.labels.get("scene") for r in records if r.labels.get("scene")}
     classes |= {t for r in records for t in r.labels.get("tags", [])}
+    # single-label tasks (speaker ID, language ID) name their class in labels["class"]
+    classes |= {r.labels.get("class") for r in records if r.labels.get("class")}
     stats["classes"] = len(classes)
     return stats
 

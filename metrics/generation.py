@@ -1,0 +1,213 @@
+"""Generation (TTS / VC) metrics: MCD with DTW, F0 RMSE, MSEP, voicing error, speaker similarity.
+
+Utterance-level: each returns one value per (reference, generated) pair.
+
+- MCD: mel-cepstral distortion (Kubichek, "Mel-cepstral distance measure for objective
+  speech quality assessment", 1993): per frame (10 / ln 10) sqrt(2 sum_{d>=1} (c_d - c'_d)^2)
+  in dB, c_0 (energy) excluded, averaged over the frames of the dynamic-time-warping
+  path between the two cepstrum sequences (Euclidean frame cost, librosa's DTW), since
+  generated speech is not time-aligned with its reference.
+- F0 RMSE (Hz) and MSEP (pitch mean squared error, Hz^2, the "MSEP" reported by CTAP,
+  Qiang et al., ICASSP 2024) over frames voiced in both contours; F0 <= 0 marks an
+  unvoiced frame. Contours must have one value per frame at the same frame rate.
+- Voicing decision error (VDE, Nakatani et al., Speech Communication 2008): share of
+  frames whose voiced/unvoiced decision differs.
+- Speaker similarity: cosine between speaker embeddings of the reference and the
+  generated utterance (the embedding model is the caller's choice).
+
+Cepstra and F0 from audio (:func:`mel_cepstrum`, :func:`f0_contour`) are provided for
+the ``score`` command; they are librosa front-ends, documented in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from speechbench.metrics._checks import finite_array, same_length
+from speechbench.metrics.base import metric
+
+from speechbench.errors import ConfigError
+
+MCD_CONSTANT = 10.0 / np.log(10.0) * np.sqrt(2.0)
+FRAME_HOP_SECONDS = 0.010
+
+
+def _frame_pairs(references, generated, name: str, ndim: int):
+    same_length("references", references, "generated", generated)
+    pairs = []
+    for i, (ref, gen) in enumerate(zip(references, generated, strict=True)):
+        pairs.append(
+            (
+                finite_array(ref, f"{name} reference {i}", ndim=ndim),
+                finite_array(gen, f"{name} generated {i}", ndim=ndim),
+            )
+        )
+    return pairs
+
+
+@metric(
+    "mcd",
+    higher_is_better=False,
+    range=(0.0, float("inf")),
+    level="utterance",
+    definition="mel-cepstral distortion (dB), c0 excluded, over the DTW path (Kubichek 1993)",
+    inputs="audio",
+)
+def mel_cepstral_distortion(
+    references: Sequence[Any], generated: Sequence[Any], use_dtw: bool = True
+) -> np.ndarray:
+    """MCD per utterance from T x D cepstra (column 0 is c0 and is ignored)."""
+    import librosa
+
+    values = []
+    for i, (ref, gen) in enumerate(_frame_pairs(references, generated, "cepstra", 2)):
+        if ref.shape[1] != gen.shape[1] or ref.shape[1] < 2:
+            raise ConfigError(
+                f"utterance {i}: cepstra of order {ref.shape[1]} vs {gen.shape[1]}; "
+                "need equal orders, at least 2"
+            )
+        ref, gen = ref[:, 1:], gen[:, 1:]
+        if use_dtw:
+            _, path = librosa.sequence.dtw(X=ref.T, Y=gen.T, metric="euclidean")
+            ref, gen = ref[path[:, 0]], gen[path[:, 1]]
+        elif ref.shape[0] != gen.shape[0]:
+            raise ConfigError(f"utterance {i}: {ref.shape[0]} vs {gen.shape[0]} frames without DTW")
+        values.append(MCD_CONSTANT * np.mean(np.sqrt(np.sum((ref - gen) ** 2, axis=1))))
+    return np.array(values)
+
+
+def _contours(references, generated):
+    pairs = _frame_pairs(references, generated, "F0", 1)
+    for i, (ref, gen) in enumerate(pairs):
+        if ref.size != gen.size:
+            raise ConfigError(
+                f"utterance {i}: F0 contours have {ref.size} and {gen.size} frames; "
+                "they must share one frame grid (align or trim them first)"
+            )
+    return pairs
+
+
+def _voiced_errors(references, generated, name: str) -> list[np.ndarray | None]:
+    errors = []
+    for i, (ref, gen) in enumerate(_contours(references, generated)):
+        both = (ref > 0) & (gen > 0)
+        if not both.any():
+            warnings.warn(
+                f"{name}: utterance {i} has no frame voiced in both contours; NaN", stacklevel=3
+            )
+            errors.append(None)
+        else:
+            errors.append(ref[both] - gen[both])
+    return errors
+
+
+@metric(
+    "f0_rmse",
+    higher_is_better=False,
+    range=(0.0, float("inf")),
+    level="utterance",
+    definition="root mean squared F0 error (Hz) over frames voiced in both contours",
+    inputs="audio",
+)
+def f0_rmse(references: Sequence[Any], generated: Sequence[Any]) -> np.ndarray:
+    """F0 RMSE in Hz on frames both contours call voiced."""
+    return np.array(
+        [
+            np.nan if e is None else np.sqrt(np.mean(e**2))
+            for e in _voiced_errors(references, generated, "f0_rmse")
+        ]
+    )
+
+
+@metric(
+    "msep",
+    higher_is_better=False,
+    range=(0.0, float("inf")),
+    level="utterance",
+    definition="pitch mean squared error (Hz^2) on frames voiced in both (MSEP, CTAP 2024)",
+    inputs="audio",
+)
+def pitch_mse(references: Sequence[Any], generated: Sequence[Any]) -> np.ndarray:
+    """MSEP: mean squared F0 error in Hz^2 on frames both contours call voiced."""
+    return np.array(
+        [
+            np.nan if e is None else np.mean(e**2)
+            for e in _voiced_errors(references, generated, "msep")
+        ]
+    )
+
+
+@metric(
+    "vde",
+    higher_is_better=False,
+    range=(0.0, 1.0),
+    level="utterance",
+    definition="voicing decision error: share of frames with differing voiced/unvoiced decision",
+    inputs="audio",
+)
+def voicing_decision_error(references: Sequence[Any], generated: Sequence[Any]) -> np.ndarray:
+    """Fraction of frames where one contour is voiced (F0 > 0) and the other is not."""
+    return np.array([np.mean((r > 0) != (g > 0)) for r, g in _contours(references, generated)])
+
+
+@metric(
+    "spk_sim",
+    higher_is_better=True,
+    range=(-1.0, 1.0),
+    level="utterance",
+    definition="cosine similarity of reference and generated speaker embeddings",
+    inputs="embeddings",
+)
+def speaker_similarity(references: Any, generated: Any) -> np.ndarray:
+    """Cosine of each pair of speaker embeddings (rows of two N x D matrices)."""
+    ref = finite_array(references, "reference embeddings", ndim=2)
+    gen = finite_array(generated, "generated embeddings", ndim=2)
+    if ref.shape != gen.shape:
+        raise ConfigError(f"embeddings of shape {ref.shape} vs {gen.shape}; need N x D both")
+    norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(gen, axis=1)
+    if (norms == 0).any():
+        raise ConfigError(f"zero embedding at row {int(np.argmax(norms == 0))}; cosine undefined")
+    return np.sum(ref * gen, axis=1) / norms
+
+
+def mel_cepstrum(
+    signal: np.ndarray, sample_rate: int, order: int = 24, n_mels: int = 80
+) -> np.ndarray:
+    """T x (order + 1) mel-frequency cepstrum: DCT-II (orthonormal) of the natural-log
+    mel power spectrum, 10 ms hop, 25 ms window.
+
+    An approximation of SPTK's all-pass-warped mel-cepstrum (WORLD + pysptk, which do not
+    build here): systems are comparable with each other, not with papers' absolute MCD.
+    """
+    import librosa
+    from scipy.fft import dct
+
+    hop = int(round(FRAME_HOP_SECONDS * sample_rate))
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(signal, dtype=np.float32),
+        sr=sample_rate,
+        n_fft=int(0.025 * sample_rate),
+        hop_length=hop,
+        n_mels=n_mels,
+        power=2.0,
+    )
+    return dct(np.log(mel + 1e-10), type=2, norm="ortho", axis=0)[: order + 1].T
+
+
+def f0_contour(
+    signal: np.ndarray, sample_rate: int, fmin: float = 50.0, fmax: float = 600.0
+) -> np.ndarray:
+    """F0 in Hz every 10 ms by probabilistic YIN (librosa.pyin); 0 on unvoiced frames."""
+    import librosa
+
+    f0, voiced, _ = librosa.pyin(
+        np.asarray(signal, dtype=np.float32),
+        fmin=fmin,
+        fmax=fmax,
+        sr=sample_rate,
+        hop_length=int(round(FRAME_HOP_SECONDS * sample_rate)),
+    )
+    return np.where(voiced & np.isfinite(f0), f0, 0.0)

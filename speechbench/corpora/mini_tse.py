@@ -1,0 +1,306 @@
+"""mini-tse: target speaker extraction from two-speaker mixtures of real speech.
+
+Each mixture is a whole target utterance plus an interferer utterance of another
+speaker (cut at a random offset, or zero-padded, to the target's length) at a
+target-to-interferer ratio drawn uniformly from [-5, 5] dB. The enrollment utterance is
+a different utterance of the target speaker, never the target utterance itself.
+Speakers are split as in mini-sv (the same seeded choice), so test mixtures only hold
+speakers never seen in training.
+
+Files under the corpus root:
+``enroll/SPEAKER/ID.wav`` (enrollment utterances, 16 kHz),
+``mix/SPLIT/ID.wav`` (the record's ``path``), ``s1/SPLIT/ID.wav`` (the target exactly
+as it is in the mixture: the extraction reference), and ``mixtures.jsonl`` (one spec
+per mixture). ``mixture - s1`` is the scaled interferer.
+
+``mini-tse-2ch`` (:class:`MiniTse2ch`) renders the same specs in an anechoic free field
+with pyroomacoustics: two microphones 7 cm apart, target and interferer at different
+directions 1-2 m away (the LiMuSE setup). Audio stays mono per file: the record's
+``path`` is channel 0, ``labels["channels"]`` lists both channel files, and
+``s1`` holds the target image at channel 0 (the reference microphone).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from speechbench import atomic
+from speechbench.audio import read_audio, write_audio
+from speechbench.corpora import mini_sv, speakers
+from speechbench.corpora.base import Corpus, Utterance, sha1_of
+from speechbench.corpora.speakers import SourceUtt
+from speechbench.errors import CorpusError
+
+SEED = 0
+MIXTURES = {"train": 400, "dev": 80, "test": 160}
+SNR_RANGE_DB = (-5.0, 5.0)
+MIN_TARGET_SECONDS = 1.5
+MIN_ENROLL_SECONDS = 1.5
+TARGET_RMS = 0.05  # -26 dBFS before mixing
+PEAK = 0.9  # mixtures are scaled down (with their references) to stay below this peak
+MIC_SPACING_M = 0.07
+SOURCE_DISTANCE_M = (1.0, 2.0)
+MIN_ANGLE_GAP_DEG = 20.0
+
+
+@dataclass(frozen=True)
+class MixSpec:
+    id: str
+    split: str
+    target_id: str
+    interferer_id: str
+    enroll_id: str
+    snr_db: float
+    interferer_offset: float  # seconds into the interferer (0 when it is padded)
+    target_angle_deg: float  # used by the 2-channel variant only
+    interferer_angle_deg: float
+    target_distance_m: float
+    interferer_distance_m: float
+
+
+def speaker_splits(sources: list[SourceUtt]) -> dict[str, str]:
+    """The mini-sv speaker split; train speakers' mixtures go to train or dev."""
+    test = speakers.choose_test_speakers(sources, mini_sv.TEST_FRACTION, mini_sv.SEED)
+    return {s.speaker: ("test" if s.speaker in test else "train") for s in sources}
+
+
+def make_specs(sources: list[SourceUtt], counts: dict[str, int], seed: int) -> list[MixSpec]:
+    """Seeded mixture specs: target, interferer (other speaker), enrollment (other
+    utterance of the target speaker), SNR and geometry."""
+    rng = random.Random(seed)
+    side = speaker_splits(sources)
+    pools: dict[str, dict[str, list[SourceUtt]]] = {"train": defaultdict(list)}
+    pools["test"] = defaultdict(list)
+    for src in sorted(sources, key=lambda s: s.id):
+        pools[side[src.speaker]][src.speaker].append(src)
+    specs = []
+    for split in ("train", "dev", "test"):
+        pool = pools["test" if split == "test" else "train"]
+        names = sorted(pool)
+        if len(names) < 2:
+            raise CorpusError(f"mini-tse {split}: needs two or more speakers, found {names}")
+        for k in range(counts[split]):
+            target_speaker = rng.choice(names)
+            utts = pool[target_speaker]
+            targets = [u for u in utts if u.duration >= MIN_TARGET_SECONDS] or utts
+            target = rng.choice(targets)
+            enrolls = [u for u in utts if u.id != target.id]
+            enrolls = [u for u in enrolls if u.duration >= MIN_ENROLL_SECONDS] or enrolls
+            if not enrolls:
+                raise CorpusError(f"speaker {target_speaker} has one utterance: no enrollment")
+            enroll = rng.choice(enrolls)
+            other = rng.choice([n for n in names if n != target_speaker])
+            candidates = pool[other]
+            longer = [u for u in candidates if u.duration >= target.duration]
+            interferer = rng.choice(longer or candidates)
+            spare = max(0.0, interferer.duration - target.duration)
+            angle_t = rng.uniform(0.0, 180.0)
+            angle_i = rng.uniform(0.0, 180.0 - MIN_ANGLE_GAP_DEG)
+            if angle_i > angle_t - MIN_ANGLE_GAP_DEG:  # keep the sources apart
+                angle_i += MIN_ANGLE_GAP_DEG
+            specs.append(
+                MixSpec(
+                    id=f"tse-{split}-{k:04d}",
+                    split=split,
+                    target_id=target.id,
+                    interferer_id=interferer.id,
+                    enroll_id=enroll.id,
+                    snr_db=round(rng.uniform(*SNR_RANGE_DB), 3),
+                    interferer_offset=round(rng.uniform(0.0, spare), 4),
+                    target_angle_deg=round(angle_t, 2),
+                    interferer_angle_deg=round(angle_i % 180.0, 2),
+                    target_distance_m=round(rng.uniform(*SOURCE_DISTANCE_M), 3),
+                    interferer_distance_m=round(rng.uniform(*SOURCE_DISTANCE_M), 3),
+                )
+            )
+    return specs
+
+
+def fit_length(wav: np.ndarray, length: int, offset: int) -> np.ndarray:
+    """``length`` samples of ``wav`` from ``offset``, zero-padded at the end if short."""
+    out = np.zeros(length, dtype=np.float32)
+    piece = wav[offset : offset + length]
+    out[: piece.size] = piece
+    return out
+
+
+def snr_gain(target: np.ndarray, interferer: np.ndarray, snr_db: float) -> float:
+    """Gain g such that 10 log10(|target|^2 / |g interferer|^2) = snr_db."""
+    power_t = float(np.sum(target.astype(np.float64) ** 2))
+    power_i = float(np.sum(interferer.astype(np.float64) ** 2))
+    if power_t == 0.0 or power_i == 0.0:
+        raise CorpusError("mini-tse: a silent target or interferer cannot be mixed at an SNR")
+    return math.sqrt(power_t / (power_i * 10.0 ** (snr_db / 10.0)))
+
+
+def measured_snr(target: np.ndarray, interferer: np.ndarray) -> float:
+    target, interferer = target.astype(np.float64), interferer.astype(np.float64)
+    return 10.0 * math.log10(float(np.sum(target**2)) / float(np.sum(interferer**2)))
+
+
+class MiniTse(Corpus):
+    name = "mini-tse"
+    version = "1"
+    license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
+    description = (
+        "Target speaker extraction: two-speaker mixtures of real speech (Asterisk + Fish "
+        "Fillets voices) at -5..5 dB, with an enrollment utterance of the target."
+    )
+    sample_rate = speakers.SAMPLE_RATE
+    provides = ("speaker",)
+    channels = 1
+
+    def sources(self) -> list[SourceUtt]:
+        return speakers.real_sources()
+
+    def build(self, root: Path) -> tuple[list[Utterance], str]:
+        sources = self.sources()
+        by_id = {s.id: s for s in sources}
+        specs = make_specs(sources, MIXTURES, SEED)
+        atomic.write_text(
+            root / "mixtures.jsonl",
+            "".join(json.dumps(asdict(s), sort_keys=True) + "\n" for s in specs),
+        )
+        records = []
+        for spec in tqdm(specs, desc=f"{self.name} mixtures", unit="mix"):
+            records.append(self._mixture(root, spec, by_id))
+        origins = {by_id[i].origin for s in specs for i in (s.target_id, s.interferer_id)}
+        extra = [self._method_note()]
+        return records, speakers.attribution(self.name, origins, extra)
+
+    def _method_note(self) -> str:
+        return (
+            "\nMixtures: target + interferer at a ratio uniform in [-5, 5] dB; "
+            "enrollment is another utterance of the target speaker."
+        )
+
+    def _enrollment(self, root: Path, src: SourceUtt) -> str:
+        """Enrollment utterances are stored as they are (16 kHz), shared by mixtures."""
+        rel = Path("enroll") / src.speaker / f"{src.id}.wav"
+        speakers.convert(src, root / rel)
+        return rel.as_posix()
+
+    def _render(
+        self, target: np.ndarray, interferer: np.ndarray, spec: MixSpec
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Mixture channels and the target reference, both before peak scaling."""
+        target = target * (TARGET_RMS / max(float(np.sqrt(np.mean(target**2))), 1e-8))
+        interferer = interferer * snr_gain(target, interferer, spec.snr_db)
+        return [target + interferer], target
+
+    def _mixture(self, root: Path, spec: MixSpec, by_id: dict[str, SourceUtt]) -> Utterance:
+        try:
+            target_src, interferer_src = by_id[spec.target_id], by_id[spec.interferer_id]
+            enroll_src = by_id[spec.enroll_id]
+        except KeyError as exc:
+            raise CorpusError(
+                f"{self.name}: mixture {spec.id} names unknown source {exc}"
+            ) from None
+        mix_rels = [
+            Path("mix")
+            / spec.split
+            / (f"{spec.id}.wav" if self.channels == 1 else f"{spec.id}_ch{c}.wav")
+            for c in range(self.channels)
+        ]
+        ref_rel = Path("s1") / spec.split / f"{spec.id}.wav"
+        enroll_rel = self._enrollment(root, enroll_src)
+        if not all((root / p).exists() for p in [*mix_rels, ref_rel]):
+            target, interferer = speakers.decode(target_src), speakers.decode(interferer_src)
+            offset = int(round(spec.interferer_offset * self.sample_rate))
+            interferer = fit_length(interferer, target.size, offset)
+            channels, reference = self._render(target, interferer, spec)
+            gain = min(1.0, PEAK / max(max(float(np.abs(c).max()) for c in channels), 1e-8))
+            write_audio(root / ref_rel, reference * gain, self.sample_rate)
+            for rel, channel in zip(mix_rels, channels, strict=True):
+                write_audio(root / rel, channel * gain, self.sample_rate)
+        for rel in [ref_rel, *mix_rels[1:], Path(enroll_rel)]:
+            try:
+                read_audio(root / rel, self.sample_rate)
+            except Exception as exc:
+                raise CorpusError(f"{self.name}: {exc}") from None
+        labels: dict[str, Any] = {
+            "target_speaker": target_src.speaker,
+            "interferer_speaker": interferer_src.speaker,
+            "target_id": target_src.id,
+            "interferer_id": interferer_src.id,
+            "enroll": enroll_src.id,
+            "enroll_path": enroll_rel,
+            "enroll_sha1": sha1_of(root / enroll_rel),
+            "reference_path": ref_rel.as_posix(),
+            "reference_sha1": sha1_of(root / ref_rel),
+            "snr_db": spec.snr_db,
+            "channels": [p.as_posix() for p in mix_rels],
+        }
+        if self.channels > 1:
+            labels["channel_sha1"] = [sha1_of(root / p) for p in mix_rels]
+            labels |= {
+                "mic_spacing_m": MIC_SPACING_M,
+                "reference_channel": 0,
+                "target_angle_deg": spec.target_angle_deg,
+                "interferer_angle_deg": spec.interferer_angle_deg,
+                "target_distance_m": spec.target_distance_m,
+                "interferer_distance_m": spec.interferer_distance_m,
+            }
+        return Utterance(
+            id=spec.id,
+            path=mix_rels[0].as_posix(),
+            sample_rate=self.sample_rate,
+            duration=speakers.duration_of(root / mix_rels[0]),
+            split=spec.split,
+            speaker=target_src.speaker,
+            language=target_src.language,
+            text=target_src.text,
+            labels=labels,
+        )
+
+
+class MiniTse2ch(MiniTse):
+    name = "mini-tse-2ch"
+    description = (
+        "mini-tse rendered in an anechoic free field (pyroomacoustics): two microphones "
+        "7 cm apart, sources 1-2 m away at different directions (LiMuSE setup)."
+    )
+    channels = 2
+
+    def _method_note(self) -> str:
+        return super()._method_note() + (
+            "\nTwo-channel anechoic rendering with pyroomacoustics (MIT licence), "
+            "2 microphones 7 cm apart; the SNR holds at channel 0."
+        )
+
+    def _render(
+        self, target: np.ndarray, interferer: np.ndarray, spec: MixSpec
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        target = target * (TARGET_RMS / max(float(np.sqrt(np.mean(target**2))), 1e-8))
+        images_t = anechoic_images(target, spec.target_angle_deg, spec.target_distance_m)
+        images_i = anechoic_images(
+            interferer, spec.interferer_angle_deg, spec.interferer_distance_m
+        )
+        images_i = images_i * snr_gain(images_t[0], images_i[0], spec.snr_db)
+        level = TARGET_RMS / max(float(np.sqrt(np.mean(images_t[0] ** 2))), 1e-8)
+        mixture = (images_t + images_i) * level
+        images_t = images_t * level
+        return [mixture[0], mixture[1]], images_t[0]
+
+
+def anechoic_images(signal: np.ndarray, angle_deg: float, distance_m: float) -> np.ndarray:
+    """The signal as heard by two microphones 7 cm apart in free field: (2, len(signal))."""
+    import pyroomacoustics as pra
+
+    room = pra.AnechoicRoom(dim=2, fs=speakers.SAMPLE_RATE)
+    mics = np.array([[-MIC_SPACING_M / 2, MIC_SPACING_M / 2], [0.0, 0.0]])
+    room.add_microphone_array(mics)
+    angle = math.radians(angle_deg)
+    position = [distance_m * math.cos(angle), distance_m * math.sin(angle)]
+    room.add_source(position, signal=signal.astype(np.float64))
+    room.simulate()
+    return np.asarray(room.mic_array.signals[:, : signal.size], dtype=np.float32)

@@ -1,0 +1,123 @@
+"""mini-tse and mini-tse-2ch from fake voices: SNR measured back, enrollment, geometry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+from speakers_fakes import SPEAKERS, fake_sources
+
+from speechbench.audio import read_audio
+from speechbench.corpora import mini_tse, speakers
+from speechbench.errors import AudioError, CorpusError
+
+SMALL = {"train": 5, "dev": 2, "test": 4}
+
+
+@pytest.fixture
+def fake_pool(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEECHBENCH_DATA", str(tmp_path / "data"))
+    sources = fake_sources(tmp_path / "src", SPEAKERS, per_speaker=4, durations=(1.6, 3.0))
+    monkeypatch.setattr(mini_tse.MiniTse, "sources", lambda self: sources)
+    monkeypatch.setattr(mini_tse, "MIXTURES", SMALL)
+    return sources
+
+
+def _check_mixtures(corpus, records, sources):
+    by_id = {s.id: s for s in sources}
+    side = mini_tse.speaker_splits(sources)
+    assert {r.split: 0 for r in records}.keys() == SMALL.keys()
+    for r in records:
+        labels = r.labels
+        target, enroll = by_id[labels["target_id"]], by_id[labels["enroll"]]
+        interferer = by_id[labels["interferer_id"]]
+        assert labels["enroll"] != labels["target_id"]
+        assert enroll.speaker == target.speaker == r.speaker == labels["target_speaker"]
+        assert interferer.speaker != target.speaker
+        expected_side = "test" if r.split == "test" else "train"
+        assert side[target.speaker] == side[interferer.speaker] == expected_side
+        assert -5.0 <= labels["snr_db"] <= 5.0
+        mix, _ = read_audio(corpus.root / r.path, 16000)
+        ref, _ = read_audio(corpus.root / labels["reference_path"], 16000)
+        enrolled, _ = read_audio(corpus.root / labels["enroll_path"], 16000)
+        assert mix.size == ref.size and enrolled.size > 0
+        # the target reference is the target utterance itself (a scaled copy)
+        clean = speakers.decode(target)
+        corr = np.dot(clean, ref) / (np.linalg.norm(clean) * np.linalg.norm(ref))
+        if corpus.channels == 1:
+            assert corr > 0.999
+        assert abs(mini_tse.measured_snr(ref, mix - ref) - labels["snr_db"]) < 0.05
+        assert len(labels["channels"]) == corpus.channels
+
+
+def test_mono_mixtures(fake_pool):
+    corpus = mini_tse.MiniTse()
+    records = corpus.prepare()
+    assert len(records) == sum(SMALL.values())
+    _check_mixtures(corpus, records, fake_pool)
+    specs = (corpus.root / "mixtures.jsonl").read_text().splitlines()
+    assert len(specs) == len(records)
+    assert "Licence" in (corpus.root / "ATTRIBUTION").read_text()
+
+
+def test_two_channel_mixtures(fake_pool):
+    corpus = mini_tse.MiniTse2ch()
+    records = corpus.prepare()
+    _check_mixtures(corpus, records, fake_pool)
+    for r in records:
+        ch0, ch1 = (corpus.root / p for p in r.labels["channels"])
+        assert ch0 == corpus.root / r.path
+        assert sf.info(str(ch0)).channels == sf.info(str(ch1)).channels == 1
+        assert not np.allclose(read_audio(ch0)[0], read_audio(ch1)[0])
+        assert r.labels["mic_spacing_m"] == 0.07
+
+
+@pytest.mark.parametrize("angle", [0.0, 60.0, 180.0])
+def test_anechoic_delay_matches_geometry(angle):
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(16000).astype(np.float32)
+    images = mini_tse.anechoic_images(noise, angle, 1.5)
+    # time difference of arrival from the cross-correlation peak (with 8x upsampling)
+    from scipy.signal import correlate, resample
+
+    up0, up1 = resample(images[0], 8 * 16000), resample(images[1], 8 * 16000)
+    lags = np.arange(-80, 81)
+    full = correlate(up0, up1, mode="full")
+    centre = up1.size - 1
+    lag = lags[np.argmax(full[centre - 80 : centre + 81])] / 8.0
+    expected = 0.07 * math.cos(math.radians(angle)) / 343.0 * 16000  # ch0 is behind
+    assert abs(lag - expected) < 0.3
+
+
+def test_restart_skips_existing_mixtures(fake_pool, monkeypatch):
+    corpus = mini_tse.MiniTse()
+    corpus.prepare()
+    corpus.manifest_path.unlink()
+    monkeypatch.setattr(
+        mini_tse.MiniTse, "_render", lambda *a: pytest.fail("re-rendered a mixture")
+    )
+    assert len(corpus.prepare()) == sum(SMALL.values())
+
+
+def test_specs_are_deterministic(fake_pool):
+    one = mini_tse.make_specs(fake_pool, SMALL, seed=0)
+    two = mini_tse.make_specs(fake_pool, SMALL, seed=0)
+    assert one == two
+    assert one != mini_tse.make_specs(fake_pool, SMALL, seed=1)
+
+
+def test_speaker_with_one_utterance_cannot_enroll(tmp_path):
+    voices = {f"asterisk-{k}": ("en", "asterisk-en") for k in "abc"}
+    sources = fake_sources(tmp_path, voices, per_speaker=1)
+    with pytest.raises(CorpusError, match="no enrollment"):
+        mini_tse.make_specs(sources, {"train": 2, "dev": 0, "test": 0}, seed=0)
+
+
+def test_stereo_output_would_be_rejected(tmp_path):
+    """Why channels are separate files: the reader refuses stereo."""
+    path = tmp_path / "stereo.wav"
+    sf.write(str(path), np.zeros((1600, 2), dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match="2 channels"):
+        read_audio(path)
