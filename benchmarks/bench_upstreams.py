@@ -62,7 +62,8 @@ def interleaved_best(
     cpu = [float("inf")] * len(calls)
     started, runs = time.perf_counter(), 0
     while runs < repeats or time.perf_counter() - started < budget:
-        for index, call in enumerate(calls):
+        order = list(enumerate(calls))
+        for index, call in order if runs % 2 == 0 else order[::-1]:  # cancel position effects
             w0, c0 = time.perf_counter(), time.process_time()
             call()
             wall[index] = min(wall[index], time.perf_counter() - w0)

@@ -19,4 +19,7 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q -e ".[test]"
+# resemblyzer depends on the Python 2-era `typing` backport; on 3.11 it only shadows the
+# standard library when site-packages comes first, so drop it.
+.venv/bin/python -m pip uninstall -q -y typing 2>/dev/null || true
 echo "speechbench installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

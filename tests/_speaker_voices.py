@@ -1,7 +1,8 @@
 """Real voices for speaker tests: Asterisk's professional prompt voices from Debian.
 
 Four speakers (en Allison, fr-CA June, it Carlo, ru), 8 kHz read prompts. Fetched once
-per test process into a temporary data dir, or from ``SPEECHBENCH_DEB_DIR`` offline.
+per test session (the session's ``SPEECHBENCH_DOWNLOADS``, else a temporary folder),
+or from ``SPEECHBENCH_DEB_DIR`` offline.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def asterisk_voices(per_speaker: int, min_seconds: float = 1.2) -> tuple[tuple[s
     from speechbench.corpora.asterisk import asterisk_prompts
 
     previous = os.environ.get("SPEECHBENCH_DATA")
-    os.environ["SPEECHBENCH_DATA"] = _data_dir()
+    if not os.environ.get("SPEECHBENCH_DOWNLOADS"):  # else conftest shares the session's
+        os.environ["SPEECHBENCH_DATA"] = _data_dir()
     try:
         chosen = []
         for language in LANGUAGES:

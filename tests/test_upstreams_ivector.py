@@ -195,3 +195,19 @@ def test_real_voices_are_separated():
     eer_wccn = equal_error_rate(_extract(with_wccn, test), speakers)
     print(f"i-vector EER on 4 real voices: plain {eer_plain:.3f}, WCCN {eer_wccn:.3f}")
     assert eer_plain < 0.3 and eer_wccn < 0.2, (eer_plain, eer_wccn)
+
+
+def test_statistics_of_long_audio_are_chunked_exactly():
+    from speechbench.upstreams.ivector import baum_welch
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((10_000, 3)))
+    params = (
+        torch.log(torch.full((4,), 0.25, dtype=torch.float64)),
+        torch.from_numpy(rng.standard_normal((4, 3))),
+        torch.ones(4, 3, dtype=torch.float64),
+    )
+    whole = baum_welch(x, *params, chunk=10_000)
+    chunked = baum_welch(x, *params, chunk=777)
+    for a, b in zip(whole, chunked, strict=True):
+        torch.testing.assert_close(a, b)

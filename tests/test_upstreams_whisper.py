@@ -155,3 +155,14 @@ def test_real_tiny_en_offline(tmp_path):
     other = hidden[0][1, :35].mean(0)
     assert torch.dist(tone, other) > 0.1 and torch.dist(tone, silence[0][0].mean(0)) > 0.1
     assert len(up.fingerprint().split("-")) == 2
+
+
+def test_tiny_en_without_30s_padding_keeps_frames():
+    up = WhisperTinyEn(WhisperTinyEn.Options(pad_to_30s=False))
+    a, b = _tone(1.3), _tone(0.5, freq=300)
+    wavs = torch.nn.utils.rnn.pad_sequence([a, b], batch_first=True)
+    lengths = torch.tensor([a.numel(), b.numel()])
+    hidden, frames = up(wavs, lengths)
+    assert frames.tolist() == [65, 25] and hidden[0].shape == (2, 65, 384)
+    alone, _ = up(b[None], lengths[1:])
+    torch.testing.assert_close(alone[0][0], hidden[0][1, :25])

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch

@@ -78,11 +78,18 @@ def diag_gmm_posteriors(
     return torch.softmax(log_like + log_weights, dim=1)
 
 
-def baum_welch(features, log_weights, means, stds) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zeroth-order ``N`` (C) and centred, whitened first-order ``F`` (C x D) statistics."""
-    post = diag_gmm_posteriors(features, log_weights, means, stds)
-    n = post.sum(dim=0)
-    f = post.T @ features
+def baum_welch(
+    features, log_weights, means, stds, chunk: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zeroth-order ``N`` (C) and centred, whitened first-order ``F`` (C x D) statistics,
+    accumulated over chunks of frames so hour-long recordings stay in bounded memory."""
+    n = torch.zeros(means.shape[0], dtype=means.dtype)
+    f = torch.zeros_like(means)
+    for first in range(0, features.shape[0], chunk):
+        frames = features[first : first + chunk]
+        post = diag_gmm_posteriors(frames, log_weights, means, stds)
+        n += post.sum(dim=0)
+        f += post.T @ frames
     return n, (f - n[:, None] * means) / stds
 
 

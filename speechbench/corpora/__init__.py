@@ -4,6 +4,10 @@ Add one with a line here or through the ``speechbench.corpora`` entry point."""
 BUILTINS: dict[str, str] = {
     "mini-en": "speechbench.corpora.mini_en:MiniEn",
     "tiny-synth": "speechbench.corpora.tiny_synth:TinySynth",
+    "mini-sv": "speechbench.corpora.mini_sv:MiniSv",
+    "mini-lid": "speechbench.corpora.mini_lid:MiniLid",
+    "mini-tse": "speechbench.corpora.mini_tse:MiniTse",
+    "mini-tse-2ch": "speechbench.corpora.mini_tse:MiniTse2ch",
     "librispeech": "speechbench.corpora.public.librispeech:LibriSpeech",
     "voxceleb1": "speechbench.corpora.public.voxceleb:VoxCeleb1",
     "voxlingua107": "speechbench.corpora.public.voxlingua:VoxLingua107",
@@ -16,8 +20,6 @@ BUILTINS: dict[str, str] = {
     "bvcc": "speechbench.corpora.public.mos:Bvcc",
     "grid": "speechbench.corpora.public.grid:Grid",
     "libri2mix": "speechbench.corpora.public.librimix:Libri2Mix",
-    "mini-sv": "speechbench.corpora.mini_sv:MiniSv",
-    "mini-lid": "speechbench.corpora.mini_lid:MiniLid",
-    "mini-tse": "speechbench.corpora.mini_tse:MiniTse",
-    "mini-tse-2ch": "speechbench.corpora.mini_tse:MiniTse2ch",
+    "mini-mos": "speechbench.corpora.mini_mos:MiniMos",
+    "mini-dcase": "speechbench.corpora.mini_dcase:MiniDcase",
 }

@@ -19,7 +19,7 @@ from speechbench.errors import CorpusError
 
 
 def debian_root() -> Path:
-    return paths.data_dir() / "_debian"
+    return paths.downloads_dir() / "_debian"
 
 
 def _local_deb(name: str) -> Path | None:

@@ -163,7 +163,7 @@ def cut_middle(wav: np.ndarray, rate: int, seconds: float) -> np.ndarray | None:
 
 class MiniLid(Corpus):
     name = "mini-lid"
-    version = "1.0"
+    version = "1"
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style; espeak-ng output"
     description = (
         "Language ID over 11 languages: real en/es/fr/it/ru (Asterisk) and cs/nl "

@@ -60,7 +60,7 @@ def make_trials(test: list[Utterance], per_utt: int, seed: int) -> list[tuple[st
 
 class MiniSv(Corpus):
     name = "mini-sv"
-    version = "1.0"
+    version = "1"
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
     description = (
         "Speaker verification on real voices: Asterisk prompt voices (en/es Allison, June, "

@@ -149,7 +149,7 @@ def measured_snr(target: np.ndarray, interferer: np.ndarray) -> float:
 
 class MiniTse(Corpus):
     name = "mini-tse"
-    version = "1.0"
+    version = "1"
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
     description = (
         "Target speaker extraction: two-speaker mixtures of real speech (Asterisk + Fish "

@@ -1,0 +1,419 @@
+"""mini-mos: real read speech under real and synthetic degradations, with quality labels.
+
+Clean speech: Asterisk prompts (en/es/fr/it/ru, 8 kHz, resampled to 16 kHz). Each clean
+utterance appears in ``VERSIONS_PER_CLEAN`` conditions drawn from ``CONDITIONS``: additive
+noise at -5..30 dB SNR, band-limiting, the GSM 06.10 codec, clipping, packet loss,
+spectral-subtraction output, or clean. Noise sources are real (babble from other prompts,
+music, animal and desk sounds) and synthetic (coloured noise, hum, traffic, wind).
+
+Labels per file: DNSMOS P.835 SIG/BAK/OVRL (+ P.808) from the ONNX models shipped in the
+PyPI ``speechmos`` wheel — the primary, non-intrusive targets (speech / noise / overall, as
+3QUEST S-/N-/G-MOS) — and intrusive PESQ-WB, STOI and the speech distortion index against
+the clean reference as auxiliary pseudo-labels. Splits are disjoint by clean utterance
+and by noise source (``NOISE_SOURCES``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import soundfile as sf
+from scipy import linalg
+from scipy import signal as sps
+from tqdm import tqdm
+
+from speechbench import atomic
+from speechbench.audio import read_audio, write_audio
+from speechbench.corpora import degrade, noises
+from speechbench.corpora.asterisk import LICENSES, Prompt, asterisk_prompts
+from speechbench.corpora.base import Corpus, Utterance
+from speechbench.corpora.sounds import SoundSource, event_sources, read_sound, trim_silence
+from speechbench.errors import CorpusError
+
+RATE = 16000
+# clean lengths (s) that DNSMOS scores with a single 9.01 s window (see MiniMos.plan)
+CLEAN_DURATIONS = ((2.26, 2.5), (4.51, 5.0))
+CLEAN_RMS = 10 ** (-30 / 20)  # -30 dBFS: headroom for noise at -5 dB SNR and clipping gain
+
+# Noise sources per split; a source never appears in two splits ("babble/<split>" is made of
+# prompts reserved for that split, music tracks and event sets are split by file).
+NOISE_SOURCES: dict[str, tuple[str, ...]] = {
+    "train": (
+        "white", "brown", "hum", "babble/train", "music/macroform-cold_day",
+        "music/macroform-robot_dity", "animals",
+    ),
+    "dev": ("pink", "wind", "babble/dev", "music/manolo_camp-morning_coffee", "instruments"),
+    "test": (
+        "traffic", "babble/test", "music/reno_project-system", "music/macroform-the_simplicity",
+        "desk",
+    ),
+}  # fmt: skip
+SYNTHETIC_NOISES = ("white", "pink", "brown", "hum", "traffic", "wind")
+EVENT_SETS = {
+    "animals": ("animal", "bird"),
+    "instruments": ("instrument",),
+    "desk": ("notification",),
+}
+# condition -> weight of drawing it
+CONDITIONS: dict[str, float] = {
+    "clean": 0.08,
+    "noise": 0.34,
+    "enhanced": 0.14,
+    "bandlimit": 0.11,
+    "codec": 0.11,
+    "clipping": 0.11,
+    "packet_loss": 0.11,
+}
+
+
+def _stable_seed(*parts: str) -> int:
+    return int(hashlib.sha1("/".join(parts).encode()).hexdigest()[:12], 16)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
+# --- labels -------------------------------------------------------------------------
+# TODO(lead): use speechbench.metrics.quality once merged (PESQ / STOI / SDI live there).
+
+
+@lru_cache(maxsize=1)
+def dnsmos_model():
+    """speechmos' DNSMOS scorer with single-threaded ONNX sessions (2 shared cores)."""
+    import onnxruntime as ort
+    from speechmos import dnsmos
+
+    models = Path(dnsmos.__file__).parent / "dnsmos_models"
+
+    class SingleThreadDNSMOS(dnsmos.DNSMOS):
+        def __init__(self) -> None:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            cpu = ["CPUExecutionProvider"]
+            self.primary_model_path = str(models / "sig_bak_ovr.onnx")
+            self.onnx_sess = ort.InferenceSession(self.primary_model_path, options, providers=cpu)
+            self.p808_onnx_sess = ort.InferenceSession(
+                str(models / "model_v8.onnx"), options, providers=cpu
+            )
+
+    return SingleThreadDNSMOS()
+
+
+def dnsmos_scores(wav: np.ndarray) -> dict[str, float]:
+    """DNSMOS P.835 SIG/BAK/OVRL and P.808 MOS of a 16 kHz clip (non-personalised)."""
+    scores = dnsmos_model()(np.clip(wav, -1, 1).astype(np.float32), RATE, False)
+    return {
+        "sig": round(float(scores["sig_mos"]), 4),
+        "bak": round(float(scores["bak_mos"]), 4),
+        "ovrl": round(float(scores["ovrl_mos"]), 4),
+        "p808": round(float(scores["p808_mos"]), 4),
+    }
+
+
+def speech_distortion_index(
+    clean: np.ndarray, processed: np.ndarray, half_taps: int = 8, frame_ms: float = 32.0
+) -> float:
+    """Speech distortion index v_sd = E[(x - x_nr)^2] / E[x^2] (J. Chen, J. Benesty, Y. Huang,
+    S. Doclo, "New insights into the noise reduction Wiener filter", IEEE TASLP 14(4), 2006),
+    with x the clean speech and x_nr the speech component of the processed signal.
+
+    For a black-box system x_nr is estimated in two least-squares steps: (1) the processed
+    signal, delay-aligned, is projected on FIR-filtered copies of x (2*half_taps+1 taps),
+    which captures time-invariant filtering (band-limit, codec colouring); (2) that estimate
+    gets one gain per ``frame_ms`` frame, which captures time-varying gating (packet loss,
+    spectral subtraction, clipping). Additive noise uncorrelated with x adds only the small
+    projection bias of ~E_noise / frame_samples; lost or attenuated speech counts in full."""
+    x = clean.astype(np.float64)
+    z = processed.astype(np.float64)
+    n = len(x)
+    corr = sps.correlate(z, x, mode="full", method="fft")  # corr[n-1+k] = sum_t z[t+k] x[t]
+    max_lag = int(0.025 * RATE)
+    window = corr[n - 1 - max_lag : n + max_lag]
+    lag = int(np.argmax(np.abs(window))) - max_lag
+    z = np.roll(z, -lag)
+    if lag > 0:
+        z[-lag:] = 0.0
+    elif lag < 0:
+        z[:-lag] = 0.0
+    auto = sps.correlate(x, x, mode="full", method="fft")[n - 1 : n + 2 * half_taps]
+    cross = sps.correlate(z, x, mode="full", method="fft")[
+        n - 1 - half_taps : n + half_taps
+    ]  # r_zx(i) for i = -L..L
+    auto[0] *= 1 + 1e-9  # keeps the Toeplitz system solvable for band-limited x
+    taps = linalg.solve_toeplitz(auto, cross)
+    speech_part = np.convolve(x, taps)[half_taps : half_taps + n]
+    hop = int(RATE * frame_ms / 1000)
+    for start in range(0, n, hop):
+        seg = speech_part[start : start + hop]
+        power = float(seg @ seg)
+        if power > 1e-12:
+            speech_part[start : start + hop] = seg * (float(z[start : start + hop] @ seg) / power)
+    return float(np.sum((x - speech_part) ** 2) / np.sum(x**2))
+
+
+def quality_labels(clean: np.ndarray, processed: np.ndarray) -> dict[str, Any]:
+    from pesq import pesq
+    from pesq.cypesq import PesqError
+    from pystoi import stoi
+
+    try:
+        pesq_wb: float | None = round(float(pesq(RATE, clean, processed, "wb")), 4)
+    except PesqError:  # e.g. no utterance detected in a heavily degraded file
+        pesq_wb = None
+    return {
+        "mos": dnsmos_scores(processed),
+        "pesq_wb": pesq_wb,
+        "stoi": round(float(stoi(clean, processed, RATE, extended=False)), 4),
+        "sdi": round(speech_distortion_index(clean, processed), 5),
+    }
+
+
+# --- the corpus ---------------------------------------------------------------------
+
+
+class MiniMos(Corpus):
+    """Speech quality (MOS) prediction corpus built offline in a few minutes."""
+
+    name = "mini-mos"
+    version = "1"
+    license = "CC-BY-SA-3.0 speech; noises CC0/CC-BY(-SA)/GPL/LGPL, see ATTRIBUTION"
+    description = (
+        "Real Asterisk prompts (5 languages) under noise, band-limit, GSM codec, clipping, "
+        "packet loss and spectral subtraction; DNSMOS SIG/BAK/OVRL + PESQ/STOI/SDI labels"
+    )
+    sample_rate = RATE
+    provides = ("speaker", "language", "text", "labels.mos")
+
+    LANGUAGES: ClassVar[tuple[str, ...]] = ("en", "es", "fr", "it", "ru")
+    CLEAN_PER_SPLIT: ClassVar[dict[str, int]] = {"train": 45, "dev": 12, "test": 18}
+    BABBLE_PROMPTS_PER_SPLIT: ClassVar[int] = 12
+    VERSIONS_PER_CLEAN: ClassVar[int] = 4
+    SEED: ClassVar[str] = "mini-mos-1"
+
+    # -- plan ---------------------------------------------------------------------------
+    def _prompts_with_durations(self) -> list[tuple[Prompt, float]]:
+        prompts = []
+        for language in self.LANGUAGES:
+            for prompt in asterisk_prompts(language):
+                try:
+                    seconds = sf.info(str(prompt.path)).duration
+                except Exception as exc:
+                    raise CorpusError(f"{prompt.path}: cannot read audio ({exc})") from None
+                prompts.append((prompt, seconds))
+        # interleave languages in a stable pseudo-random order
+        prompts.sort(key=lambda item: _stable_seed(self.SEED, item[0].language, item[0].name))
+        return prompts
+
+    def plan(self) -> tuple[dict[str, list[Prompt]], dict[str, list[Prompt]]]:
+        """Clean prompts and babble prompts per split, all disjoint.
+
+        Clean prompts are 2.25-2.5 s or 4.5-5.0 s long: DNSMOS tiles a clip by doubling it
+        until it reaches 9.01 s and averages 9 s windows at 1 s hops, so these lengths get
+        exactly one window (one ONNX pass) instead of up to nine; babble takes the rest."""
+        clean_pool, babble_pool = [], []
+        for prompt, seconds in self._prompts_with_durations():
+            if any(lo <= seconds < hi for lo, hi in CLEAN_DURATIONS):
+                clean_pool.append(prompt)
+            elif seconds >= 1.0:
+                babble_pool.append(prompt)
+        needed = sum(self.CLEAN_PER_SPLIT.values())
+        needed_babble = len(self.CLEAN_PER_SPLIT) * self.BABBLE_PROMPTS_PER_SPLIT
+        if len(clean_pool) < needed or len(babble_pool) < needed_babble:
+            raise CorpusError(
+                f"corpus {self.name}: {len(clean_pool)} clean / {len(babble_pool)} babble "
+                f"prompts available, {needed} / {needed_babble} needed"
+            )
+        clean, babble, pos = {}, {}, 0
+        for split, count in self.CLEAN_PER_SPLIT.items():
+            clean[split] = clean_pool[pos : pos + count]
+            pos += count
+        for i, split in enumerate(self.CLEAN_PER_SPLIT):
+            start = i * self.BABBLE_PROMPTS_PER_SPLIT
+            babble[split] = babble_pool[start : start + self.BABBLE_PROMPTS_PER_SPLIT]
+        return clean, babble
+
+    # -- noise ----------------------------------------------------------------------------
+    def _noise(
+        self,
+        source: str,
+        n: int,
+        rng: np.random.Generator,
+        babble: dict[str, list[Prompt]],
+        events: list[SoundSource],
+    ) -> np.ndarray:
+        kind, _, detail = source.partition("/")
+        if kind in ("white", "pink", "brown"):
+            return noises.coloured_noise(kind, n, rng)
+        if kind == "hum":
+            return noises.unit_rms(
+                noises.hum(n, RATE, rng) + 0.1 * noises.coloured_noise("pink", n, rng)
+            )
+        if kind == "traffic":
+            return noises.traffic(n, RATE, rng)
+        if kind == "wind":
+            return noises.wind(n, RATE, rng)
+        if kind == "babble":
+            return noises.babble([_load(p.path) for p in babble[detail]], n, RATE, rng)
+        if kind == "music":
+            track = [s for s in events if s.label == "music" and s.path.stem == detail]
+            if not track:
+                raise CorpusError(f"music track {detail} not found in asterisk-moh-opsound-wav")
+            return noises.excerpt(_load(track[0].path), n, rng)
+        if kind in EVENT_SETS:
+            sounds = [
+                trim_silence(_load(s.path), RATE) for s in events if s.label in EVENT_SETS[kind]
+            ]
+            return noises.sequence(sounds, n, RATE, rng)
+        raise CorpusError(f"unknown noise source {source!r}")
+
+    def _render(
+        self,
+        clean: np.ndarray,
+        condition: str,
+        split: str,
+        rng: np.random.Generator,
+        babble: dict[str, list[Prompt]],
+        events: list[SoundSource],
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        info: dict[str, Any] = {"degradation": condition, "snr_db": None, "noise_source": None}
+        if condition in ("noise", "enhanced"):
+            source = NOISE_SOURCES[split][int(rng.integers(len(NOISE_SOURCES[split])))]
+            snr = float(rng.uniform(-5, 30) if condition == "noise" else rng.uniform(-5, 15))
+            noise = self._noise(source, len(clean), rng, babble, events)
+            out = degrade.mix_at_snr(clean, noise, snr)
+            info.update(snr_db=round(snr, 2), noise_source=source)
+            if condition == "enhanced":
+                out = degrade.spectral_subtraction(out, RATE)
+                info["enhancer"] = "spectral_subtraction"
+            return out, info
+        if condition == "bandlimit":
+            low, high = float(rng.uniform(200, 500)), float(rng.uniform(1000, 2500))
+            info["band_hz"] = [round(low), round(high)]
+            return degrade.band_limit(clean, RATE, low, high), info
+        if condition == "codec":
+            info["codec"] = "gsm-06.10"
+            return degrade.gsm_codec(clean, RATE), info
+        if condition == "clipping":
+            fraction = float(rng.uniform(0.01, 0.2))
+            info["clipped_fraction"] = round(fraction, 4)
+            return degrade.clip(clean, fraction), info
+        if condition == "packet_loss":
+            rate = float(rng.uniform(0.05, 0.3))
+            info["loss_rate"] = round(rate, 4)
+            return degrade.packet_loss(clean, RATE, rate, rng)[0], info
+        if condition == "clean":
+            return clean.copy(), info
+        raise CorpusError(f"unknown degradation {condition!r}")
+
+    # -- build ----------------------------------------------------------------------------
+    def build(self, root: Path) -> tuple[list[Utterance], str]:
+        clean_sets, babble = self.plan()
+        events = event_sources()
+        conditions = list(CONDITIONS)
+        weights = np.array(list(CONDITIONS.values()))
+        weights /= weights.sum()
+        jobs = []
+        for split, prompts in clean_sets.items():
+            for prompt in prompts:
+                clean_id = f"{prompt.language}/{prompt.name}"
+                rng = np.random.default_rng(_stable_seed(self.SEED, clean_id))
+                chosen = rng.choice(
+                    len(conditions), size=self.VERSIONS_PER_CLEAN, replace=False, p=weights
+                )
+                for k, index in enumerate(sorted(chosen)):
+                    jobs.append((split, prompt, clean_id, conditions[index], k))
+        records = []
+        used_noises: set[str] = set()
+        for split, prompt, clean_id, condition, k in tqdm(
+            jobs, desc=f"build {self.name}", unit="file"
+        ):
+            utt_id = f"{prompt.language}-{_slug(prompt.name)}-{k}"
+            rel = Path("audio") / split / f"{utt_id}.wav"
+            label_path = root / "labels" / f"{utt_id}.json"
+            if (root / rel).exists() and label_path.exists():  # restart: keep finished items
+                labels = json.loads(label_path.read_text(encoding="utf-8"))
+            else:
+                rng = np.random.default_rng(_stable_seed(self.SEED, utt_id, condition))
+                clean = _load(prompt.path)
+                clean = clean * (CLEAN_RMS / max(float(np.sqrt(np.mean(clean**2))), 1e-9))
+                out, labels = self._render(clean, condition, split, rng, babble, events)
+                peak = float(np.max(np.abs(out)))
+                if peak > 0.99:  # peaky noise: scale mixture and reference alike, never clip
+                    clean, out = clean * (0.99 / peak), out * (0.99 / peak)
+                write_audio(root / rel, out, RATE)
+                written, _ = read_audio(root / rel, RATE)  # label exactly what is stored
+                labels.update(quality_labels(clean.astype(np.float32), written))
+                labels.update(clean_id=clean_id, split_group=split)
+                atomic.write_json(label_path, labels)
+            if labels.get("noise_source"):
+                used_noises.add(labels["noise_source"])
+            records.append(
+                Utterance(
+                    id=utt_id,
+                    path=rel.as_posix(),
+                    sample_rate=RATE,
+                    duration=round(sf.info(str(root / rel)).frames / RATE, 4),
+                    split=split,
+                    speaker=prompt.speaker,
+                    language=prompt.language,
+                    text=prompt.text,
+                    labels=labels,
+                )
+            )
+        return records, self.attribution(clean_sets, babble, used_noises, events)
+
+    def attribution(
+        self,
+        clean_sets: dict[str, list[Prompt]],
+        babble: dict[str, list[Prompt]],
+        used_noises: set[str],
+        events: list[SoundSource],
+    ) -> str:
+        languages = sorted({p.language for prompts in clean_sets.values() for p in prompts})
+        lines = [
+            f"{self.name} v{self.version}: generated by speechbench; sources and licences.",
+            "",
+            "Speech (clean utterances and babble noise):",
+        ]
+        for language in languages:
+            lines.append(
+                f"  asterisk-core-sounds-{language}-wav (Debian, Digium/Sangoma Asterisk "
+                f"prompts): {LICENSES[language]}"
+            )
+        lines += ["", "Real noise recordings:"]
+        for noise in sorted(used_noises):
+            kind, _, detail = noise.partition("/")
+            if kind == "music":
+                for s in events:
+                    if s.label == "music" and s.path.stem == detail:
+                        lines.append(f"  {s.key} ({s.origin}): {s.license}; {s.copyright}")
+            elif kind in EVENT_SETS:
+                for s in events:
+                    if s.label in EVENT_SETS[kind]:
+                        lines.append(f"  {s.key} ({s.origin}): {s.license}; {s.copyright}")
+        synthetic = sorted(n for n in used_noises if n in SYNTHETIC_NOISES)
+        lines += [
+            "",
+            f"Synthetic noises (generated, no licence needed): {', '.join(synthetic) or 'none'}",
+            "GSM 06.10 coding: sox/libgsm at build time (no data shipped).",
+            "Labels: DNSMOS P.835/P.808 ONNX models from PyPI speechmos (MIT); PESQ (pesq, "
+            "ITU-T P.862.2), STOI (pystoi, MIT), speech distortion index (speechbench).",
+        ]
+        return "\n".join(lines)
+
+
+@lru_cache(maxsize=256)
+def _load(path: Path) -> np.ndarray:
+    """A source recording at 16 kHz (cached: babble and music reuse the same files)."""
+    return read_sound(path, RATE)
+
+
+__all__ = ["MiniMos", "dnsmos_scores", "speech_distortion_index", "quality_labels"]
