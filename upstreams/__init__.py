@@ -4,4 +4,5 @@ a third-party package adds one through the ``speechbench.upstreams`` entry point
 BUILTINS: dict[str, str] = {
     "mfcc": "speechbench.upstreams.spectral:MFCC",
     "fbank": "speechbench.upstreams.spectral:Fbank",
+    "ctap": "speechbench.upstreams.ctap:CTAPUpstream",
 }
