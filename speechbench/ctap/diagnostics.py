@@ -72,3 +72,49 @@ def retrieval_accuracy(
     result["frames"] = float(total)
     result["utterances"] = float(len(ordered))
     return result
+
+
+def compare_with_untrained(
+    checkpoint: str | None = None,
+    corpus: str = "mini-phone",
+    split: str = "test",
+    limit: int = 200,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Retrieval accuracy of a CTAP checkpoint (default: the shipped one) and of an
+    untrained model of the same config (same mel normalisation) on held-out speech."""
+    from pathlib import Path
+
+    from speechbench import registry
+    from speechbench.ctap.data import load_examples
+    from speechbench.ctap.pretrain import load_exported
+    from speechbench.upstreams.ctap import SHIPPED
+
+    trained, vocab = load_exported(Path(checkpoint) if checkpoint else SHIPPED)
+    torch.manual_seed(seed)
+    untrained = CTAP(trained.config).eval()
+    untrained.features.load_state_dict(trained.features.state_dict())
+    source = registry.get("corpora", corpus)()
+    records = [r for r in source.split(split) if r.phones][:limit]
+    examples = load_examples(records, source.root, vocab, trained.features, f"{corpus} {split}")
+    return {
+        "trained": retrieval_accuracy(trained, examples),
+        "untrained": retrieval_accuracy(untrained, examples),
+    }
+
+
+if __name__ == "__main__":  # python -m speechbench.ctap.diagnostics [checkpoint] [corpus] [split]
+    import json
+    import sys
+
+    args = sys.argv[1:]
+    print(
+        json.dumps(
+            compare_with_untrained(
+                args[0] if len(args) > 0 and args[0] else None,
+                args[1] if len(args) > 1 else "mini-phone",
+                args[2] if len(args) > 2 else "test",
+            ),
+            indent=2,
+        )
+    )
