@@ -97,7 +97,7 @@ def save_loss_curve(
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    keys = [k for k in history[0] if k not in ("step", "lr")] if history else []
+    keys = [k for k in history[0] if k not in ("step", "lr", "temperature")] if history else []
     for key in keys:
         left.plot([h["step"] for h in history], [max(h[key], 1e-4) for h in history], label=key)
     left.set_yscale("log")
