@@ -105,6 +105,25 @@ def library_source() -> tuple[Path, Path]:
     )
 
 
+def library_description() -> str:
+    """Which espeak-ng this is, for ATTRIBUTION files (package and library version)."""
+    lib_path, _ = library_source()
+    try:
+        from importlib.metadata import version
+
+        package = f"PyPI espeakng-loader {version('espeakng-loader')}"
+    except Exception:  # noqa: BLE001 - any metadata failure means the Debian library
+        package = "Debian libespeak-ng1"
+    with _LOCK:
+        fresh = _Engine()
+        try:
+            fresh.lib.espeak_Info.restype = ctypes.c_char_p
+            lib_version = fresh.lib.espeak_Info(None).decode()
+        finally:
+            fresh.close()
+    return f"espeak-ng {lib_version} ({package}, {lib_path.name})"
+
+
 class _Engine:
     """One freshly loaded libespeak-ng.
 
