@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import torch
+from speechbench.upstreams.ctap import SHIPPED, CTAPUpstream
 
 from speechbench import registry
-from speechbench.upstreams.ctap import SHIPPED, CTAPUpstream
 
 
 def speech_like(seconds: float, seed: int) -> torch.Tensor:

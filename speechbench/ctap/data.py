@@ -19,11 +19,12 @@ from tqdm import tqdm
 
 from speechbench.audio import load
 from speechbench.corpora.base import Utterance
+from speechbench.corpora.phones import SILENCE
 from speechbench.ctap.model import FRAME_RATE, LogMel, mel_frames, speech_frames
 from speechbench.errors import CorpusError
 
 PAD = "<pad>"
-SIL = "sil"  # the phone corpora's silence label (speechbench.corpora.phones.SILENCE)
+SIL = SILENCE  # the phone corpora's silence label; alignment gaps map to it too
 SPECIALS = (PAD, SIL)
 
 

@@ -1,6 +1,6 @@
 """The CTAP pretraining loop: progress bar, atomic periodic checkpoints, resume, loss curves.
 
-A run lives in ``out_dir``: ``last.pt`` (model, optimiser, scheduler, RNG states, loss
+A run lives in ``out_dir``: ``last.pt`` (model, optimiser, RNG states, loss
 history; replaced atomically every ``train.checkpoint_every`` steps), ``history.json``,
 ``loss_curve.png`` and ``config.json``. Re-running the same command resumes from
 ``last.pt``; the wall-time budget ``train.max_minutes`` counts across resumes.
@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from speechbench import atomic, paths, registry
 from speechbench.corpora.base import Utterance
+from speechbench.corpora.phones import PHONES
 from speechbench.ctap.config import PretrainConfig, model_config_from_dict
 from speechbench.ctap.data import (
     Example,
@@ -43,9 +44,10 @@ def run_dir(config: PretrainConfig) -> Path:
 
 
 def corpus_inventory(corpus: Any) -> list[str]:
-    """The corpus's declared phone inventory, when it declares one (stable phone ids)."""
-    inventory = getattr(corpus, "phone_inventory", None) or getattr(corpus, "PHONES", None)
-    return [str(p) for p in inventory] if inventory else []
+    """The phone inventory (stable ids): a corpus's own ``phone_inventory`` if it declares
+    one, else the phone corpora's shared 39-phone set."""
+    inventory = getattr(corpus, "phone_inventory", None) or PHONES
+    return [str(p) for p in inventory]
 
 
 def load_corpora(
@@ -79,12 +81,15 @@ def load_corpora(
     return train, evaluation, roots, inventory, versions
 
 
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up, then cosine decay to 10 %."""
+def lr_factor(step: int, warmup: int, progress: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 10 % of the peak.
+
+    ``progress`` in [0, 1] is the larger of steps/max_steps and minutes/max_minutes, so
+    the schedule completes whichever budget runs out first (a slow, shared machine still
+    ends with a small learning rate)."""
     if step < warmup:
         return (step + 1) / max(warmup, 1)
-    progress = min(1.0, (step - warmup) / max(total - warmup, 1))
-    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))
 
 
 def save_loss_curve(
@@ -186,10 +191,6 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: lr_factor(step, config.train.warmup_steps, config.train.max_steps),
-    )
     step, elapsed = 0, 0.0
     history: list[dict[str, float]] = []
     evals: list[dict[str, float]] = []
@@ -202,7 +203,6 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             )
         model.load_state_dict(resume_state["model"])
         optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
         step, elapsed = resume_state["step"], resume_state["elapsed_seconds"]
         history, evals = resume_state["history"], resume_state["evals"]
         rng.setstate(resume_state["python_rng"])
@@ -225,7 +225,6 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             "model_config": asdict(config.model),
             "vocabulary": vocab.symbols,
             "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
             "step": step,
             "elapsed_seconds": elapsed,
             "history": history,
@@ -256,6 +255,14 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     budget = config.train.max_minutes * 60.0
     running: dict[str, float] = {}
     seen = 0
+
+    def set_lr(step: int, elapsed: float) -> None:
+        progress = max(step / max(config.train.max_steps, 1), elapsed / max(budget, 1e-9))
+        factor = lr_factor(step, config.train.warmup_steps, progress)
+        for group in optimizer.param_groups:
+            group["lr"] = config.train.lr * factor
+
+    set_lr(step, elapsed)
     model.train()
     if step == 0 and not evals:
         evaluate()
@@ -296,9 +303,9 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             terms["total"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
             optimizer.step()
-            scheduler.step()
             step += 1
             elapsed = time.monotonic() - started
+            set_lr(step, elapsed)
             for key, value in terms.items():
                 running[key] = running.get(key, 0.0) + float(value.detach())
             seen += 1
@@ -306,7 +313,9 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             if step % config.train.log_every == 0 or step == config.train.max_steps:
                 record = {key: value / seen for key, value in running.items()}
                 record["temperature"] = float(1.0 / model.logit_scale.detach().exp())
-                history.append({"step": float(step), "lr": scheduler.get_last_lr()[0], **record})
+                history.append(
+                    {"step": float(step), "lr": optimizer.param_groups[0]["lr"], **record}
+                )
                 bar.set_postfix(
                     {
                         k: f"{v:.3f}"
