@@ -10,6 +10,7 @@ regulator are exposed (:meth:`CTAPUpstream.encode_phonemes`) for text-to-speech 
 from __future__ import annotations
 
 import hashlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,15 @@ class CTAPUpstream(Upstream):
 
     def weights_fingerprint(self) -> str:
         return hashlib.sha256(self.checkpoint_path.read_bytes()).hexdigest()[:16]
+
+    def code_fingerprint(self) -> str:
+        """This module and the model code it runs (speechbench/ctap/model.py): a change to
+        either must not be served features cached by the other."""
+        from speechbench.ctap import model
+
+        digest = hashlib.sha256(super().code_fingerprint().encode())
+        digest.update(inspect.getsource(model).encode())
+        return digest.hexdigest()[:16]
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return speech_frames(mel_frames(lengths))
