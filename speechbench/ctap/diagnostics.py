@@ -78,11 +78,13 @@ def compare_with_untrained(
     checkpoint: str | None = None,
     corpus: str = "mini-phone",
     split: str = "test",
-    limit: int = 200,
+    limit: int | None = None,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
     """Retrieval accuracy of a CTAP checkpoint (default: the shipped one) and of an
-    untrained model of the same config (same mel normalisation) on held-out speech."""
+    untrained model of the same config (same mel normalisation) on held-out speech,
+    overall and per ``labels["source"]`` when the corpus marks sources (e.g. mini-phone's
+    real "asterisk" recordings vs. "espeak-ng")."""
     from pathlib import Path
 
     from speechbench import registry
@@ -97,9 +99,14 @@ def compare_with_untrained(
     source = registry.get("corpora", corpus)()
     records = [r for r in source.split(split) if r.phones][:limit]
     examples = load_examples(records, source.root, vocab, trained.features, f"{corpus} {split}")
+    groups = {"all": examples}
+    origin = {r.id: r.labels.get("source") for r in records}
+    for name in sorted({o for o in origin.values() if o}):
+        groups[name] = [e for e in examples if origin[e.id] == name]
     return {
-        "trained": retrieval_accuracy(trained, examples),
-        "untrained": retrieval_accuracy(untrained, examples),
+        f"{model_name}/{group}": retrieval_accuracy(model, items)
+        for group, items in groups.items()
+        for model_name, model in (("trained", trained), ("untrained", untrained))
     }
 
 
