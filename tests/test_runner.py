@@ -89,3 +89,23 @@ def test_wrong_sample_rate_in_a_corpus_is_named(sb_home):
 def test_phone_units_need_phones(sb_home):
     with pytest.raises(ConfigError, match="needs a corpus with phone alignments"):
         run(["upstream=mfcc", "downstream.units=phone", "downstream.max_epochs=1", *FAST])
+
+
+@pytest.mark.parametrize("min_epochs, expected", [(0, 2), (4, 4)])
+def test_patience_counts_only_after_min_epochs(sb_home, monkeypatch, min_epochs, expected):
+    from speechbench.downstreams.asr import ASR
+
+    monkeypatch.setattr(ASR, "evaluate", lambda self, head, batches: ({"cer": 1.0, "wer": 1.0}, []))
+    result = run(
+        [
+            "upstream=mfcc",
+            "downstream.max_epochs=10",
+            "downstream.patience=1",
+            f"downstream.min_epochs={min_epochs}",
+            *FAST[:-1],
+        ]
+    )
+    history = json.loads(
+        (paths.results_dir() / "runs" / result.run_id / "training.json").read_text()
+    )
+    assert history["epochs_run"] == expected
