@@ -5,4 +5,5 @@ BUILTINS: dict[str, str] = {
     "mini-en": "speechbench.corpora.mini_en:MiniEn",
     "tiny-synth": "speechbench.corpora.tiny_synth:TinySynth",
     "mini-phone": "speechbench.corpora.mini_phone:MiniPhone",
+    "mini-vc": "speechbench.corpora.mini_vc:MiniVc",
 }
