@@ -104,6 +104,17 @@ class Downstream(ABC):
     def score(self, predictions: list[Any], records: list[Utterance]) -> dict[str, float]:
         """Metric values of predictions against the records' references."""
 
+    def fit(
+        self,
+        head: nn.Module,
+        train: tuple[list[Utterance], dict[str, torch.Tensor]],
+        dev: tuple[list[Utterance], dict[str, torch.Tensor]],
+    ) -> Any:
+        """Fit a head that is not trained by gradient descent (e.g. an LDA/PLDA back-end
+        over utterance-level embeddings) and return a ``speechbench.training.TrainResult``;
+        returning None (the default) means: train with the shared loop."""
+        return None
+
     def evaluate(
         self, head: nn.Module, batches: Iterable[Batch]
     ) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -121,5 +132,5 @@ class Downstream(ABC):
         """What ``setup`` learned, saved with checkpoints."""
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore what ``setup`` learned; tasks without learned state keep this no-op."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jiwer
+from speechbench.metrics.base import metric
 
 from speechbench.errors import ConfigError
-from speechbench.metrics.base import metric
 
 
 def _check(references: Sequence[str], hypotheses: Sequence[str]) -> None:
@@ -67,4 +67,3 @@ def phone_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> fl
     """Phone error rate: word error rate over space-separated phone sequences."""
     _check(references, hypotheses)
     return float(jiwer.wer(list(references), _as_tokens(hypotheses)))
-

@@ -45,7 +45,9 @@ if not hasattr(torchaudio, "set_audio_backend"):
 if "torchaudio.sox_effects" not in sys.modules:
 
     def _no_sox(*args, **kwargs):
-        raise RuntimeError("torchaudio.sox_effects was removed from torchaudio; speechbench does not use it")
+        raise RuntimeError(
+            "torchaudio.sox_effects was removed from torchaudio; speechbench does not use it"
+        )
 
     _sox = types.ModuleType("torchaudio.sox_effects")
     _sox.apply_effects_tensor = _no_sox  # type: ignore[attr-defined]

@@ -72,4 +72,6 @@ def write_audio(path: Path | str, wav: torch.Tensor | np.ndarray, rate: int) -> 
 
     array = np.asarray(wav.detach().cpu() if isinstance(wav, torch.Tensor) else wav, np.float32)
     array = np.clip(array, -1.0, 1.0)
-    write_with(Path(path), lambda tmp: sf.write(str(tmp), array, rate, subtype="PCM_16", format="WAV"))
+    write_with(
+        Path(path), lambda tmp: sf.write(str(tmp), array, rate, subtype="PCM_16", format="WAV")
+    )

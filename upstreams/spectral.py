@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from speechbench.upstreams.base import Upstream, pad_frames
 
 from speechbench._torchaudio import torchaudio
-from speechbench.upstreams.base import Upstream, pad_frames
 
 kaldi = torchaudio.compliance.kaldi
 
@@ -73,6 +73,7 @@ class MFCC(_KaldiUpstream):
     name = "mfcc"
     description = "MFCC 13 + delta + delta-delta (39), 25/10 ms, CMVN (Kaldi compatible)"
     Options = MFCCOptions
+    dim = 39  # with the default options
 
     def __init__(self, options: MFCCOptions | None = None) -> None:
         super().__init__(options)
@@ -103,6 +104,7 @@ class Fbank(_KaldiUpstream):
     name = "fbank"
     description = "80-dim Kaldi-compatible log-mel filterbank, 25/10 ms, CMVN"
     Options = FbankOptions
+    dim = 80  # with the default options
 
     def __init__(self, options: FbankOptions | None = None) -> None:
         super().__init__(options)

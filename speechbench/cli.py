@@ -1,0 +1,273 @@
+"""The ``speechbench`` command line (typer).
+
+User errors (unknown names or keys, bad values, missing corpora, bad audio) print
+one line ``error: ...`` and exit with status 2; only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from speechbench import cache, paths, registry
+from speechbench.errors import SpeechbenchError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Benchmark speech/audio representations: upstream x downstream x metric.",
+)
+data_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect corpora.")
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the feature cache.")
+app.add_typer(data_app, name="data")
+app.add_typer(cache_app, name="cache")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Turn a SpeechbenchError into one clear line and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SpeechbenchError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_string(index=False) if rows else "(none)"
+
+
+@app.command()
+@user_errors
+def run(
+    args: list[str] = typer.Argument(
+        None,
+        help="KEY=VALUE settings, e.g. upstream=fbank downstream=asr seed=1 downstream.lr=1e-3",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="run again even if an identical run finished"
+    ),
+) -> None:
+    """Extract features, train the downstream head, evaluate on test, store the run."""
+    from speechbench.runner import run as run_one
+
+    result = run_one(args or [], force=force)
+    row = result.row
+    if result.reused:
+        typer.echo(f"already done: run {result.run_id} (use --force to run again)")
+    typer.echo(
+        f"run {row['run_id']}: upstream={row['upstream']} downstream={row['downstream']} "
+        f"corpus={row['corpus']} seed={row['seed']}"
+    )
+    typer.echo(_table([{"metric": k, "value": round(v, 4)} for k, v in row["metrics"].items()]))
+    typer.echo("timings: " + ", ".join(f"{k}={v}" for k, v in row["timings"].items()))
+
+
+def _describe(kind: str, name: str) -> dict[str, Any]:
+    obj = registry.get(kind, name)
+    if kind == "upstreams":
+        ok, why = obj.weights_available()
+        return {
+            "name": name,
+            "level": obj.level,
+            "layers": obj.num_layers or "?",
+            "dim": obj.dim or "?",
+            "frames/s": obj.frame_rate or "-",
+            "weights": "yes" if ok else f"no: {why}",
+            "description": obj.description,
+        }
+    if kind == "downstreams":
+        return {
+            "name": name,
+            "corpus": obj.default_corpus,
+            "needs": ",".join(obj.requires),
+            "upstream level": obj.upstream_level,
+            "metrics": ",".join(obj.metrics),
+            "primary": obj.primary_metric,
+            "description": obj.description,
+        }
+    if kind == "metrics":
+        return {
+            "name": name,
+            "better": "higher" if obj.higher_is_better else "lower",
+            "range": f"[{obj.range[0]}, {obj.range[1]}]",
+            "level": obj.level,
+            "reference": "yes" if obj.needs_reference else "no",
+            "definition": obj.definition,
+        }
+    corpus = obj()
+    return {
+        "name": name,
+        "version": obj.version,
+        "provides": ",".join(obj.provides),
+        "license": obj.license,
+        "prepared": "yes" if corpus.is_prepared() else "no",
+        "description": obj.description,
+    }
+
+
+@app.command("list")
+@user_errors
+def list_plugins(
+    kind: str = typer.Argument(None, help="upstreams | downstreams | metrics | corpora"),
+) -> None:
+    """List registered plugins, one line each, with what each needs and provides."""
+    kinds = [kind] if kind else list(registry.KINDS)
+    for k in kinds:
+        registry._check_kind(k)
+        typer.echo(f"== {k}")
+        typer.echo(_table([_describe(k, name) for name in registry.names(k)]))
+
+
+@app.command()
+@user_errors
+def leaderboard(
+    fmt: str = typer.Option("md", "--format", help="md | csv | html"),
+    out: Path = typer.Option(
+        None, "--out", help="write leaderboard.{md,csv,html} into this folder"
+    ),
+) -> None:
+    """Upstream x task table of primary metrics from the results store."""
+    from speechbench import leaderboard as lb
+    from speechbench.store import ResultsStore
+
+    rows = ResultsStore(paths.results_db()).runs()
+    if out is not None:
+        for path in lb.write(rows, out):
+            typer.echo(f"wrote {path}")
+    else:
+        typer.echo(lb.render(rows, fmt), nl=False)
+
+
+@app.command()
+@user_errors
+def runs() -> None:
+    """All runs in the results store."""
+    from speechbench.store import ResultsStore
+
+    rows = ResultsStore(paths.results_db()).runs()
+    typer.echo(
+        _table(
+            [
+                {
+                    "run": r["run_id"],
+                    "status": r["status"],
+                    "upstream": r["upstream"],
+                    "downstream": r["downstream"],
+                    "corpus": r["corpus"],
+                    "seed": r["seed"],
+                    "primary": r["primary_metric"] or "",
+                    "value": round(r["metrics"].get(r["primary_metric"], float("nan")), 4)
+                    if r["primary_metric"]
+                    else "",
+                    "finished": r["finished_at"] or "",
+                }
+                for r in rows
+            ]
+        )
+    )
+
+
+@app.command()
+@user_errors
+def show(run_id: str) -> None:
+    """Everything stored about one run."""
+    from speechbench.store import ResultsStore
+
+    row = ResultsStore(paths.results_db()).get(run_id)
+    if row is None:
+        raise SpeechbenchError(f"no run {run_id!r}; `speechbench runs` lists them")
+    typer.echo(json.dumps(row, indent=2, sort_keys=True))
+
+
+@data_app.command("prepare")
+@user_errors
+def data_prepare(name: str, force: bool = typer.Option(False, "--force", help="rebuild")) -> None:
+    """Build a corpus into the data folder (restartable; manifest written last)."""
+    corpus = registry.get("corpora", name)()
+    records = corpus.prepare(force=force)
+    typer.echo(f"{name} v{corpus.version}: {len(records)} utterances in {corpus.root}")
+
+
+@data_app.command("list")
+@user_errors
+def data_list() -> None:
+    """Corpora with hours, utterances, speakers, languages, classes and licence."""
+    rows = []
+    for name in registry.names("corpora"):
+        corpus = registry.get("corpora", name)()
+        stats_file = corpus.root / "stats.json"
+        stats = (
+            json.loads(stats_file.read_text())
+            if corpus.is_prepared() and stats_file.exists()
+            else {}
+        )
+        rows.append(
+            {
+                "name": name,
+                "version": corpus.version,
+                "prepared": "yes" if stats else "no",
+                "hours": stats.get("hours", ""),
+                "utts": stats.get("utterances", ""),
+                "speakers": stats.get("speakers", ""),
+                "languages": len(stats.get("languages", [])) if stats else "",
+                "classes": stats.get("classes", ""),
+                "license": corpus.license,
+            }
+        )
+    typer.echo(f"data folder: {paths.data_dir()}")
+    typer.echo(_table(rows))
+
+
+@cache_app.command("ls")
+@user_errors
+def cache_ls() -> None:
+    """Feature cache entries (upstream, corpus, split, size)."""
+    entries = cache.list_entries()
+    typer.echo(f"cache folder: {cache.features_root()}")
+    typer.echo(
+        _table(
+            [
+                {
+                    "key": e["key"],
+                    "upstream": e["upstream"],
+                    "corpus": e["corpus"],
+                    "version": e["corpus_version"],
+                    "split": e["split"],
+                    "items": e["items"],
+                    "MB": round(e["bytes"] / 1e6, 1),
+                    "created": e["created"],
+                }
+                for e in entries
+            ]
+        )
+    )
+
+
+@cache_app.command("clear")
+@user_errors
+def cache_clear(
+    upstream: str = typer.Option(None, "--upstream", help="only this upstream"),
+) -> None:
+    """Delete cached features (all, or one upstream's)."""
+    typer.echo(f"removed {cache.clear(upstream)} cache entries")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

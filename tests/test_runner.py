@@ -1,0 +1,91 @@
+"""End-to-end runs on the seconds-to-build tiny-synth corpus."""
+
+import json
+
+import pytest
+import soundfile as sf
+
+from speechbench import cache, paths
+from speechbench.corpora.tiny_synth import TinySynth
+from speechbench.errors import AudioError, ConfigError
+from speechbench.runner import run
+from speechbench.store import ResultsStore
+
+FAST = [
+    "corpus=tiny-synth",
+    "downstream.hidden=64",
+    "downstream.batch_size=8",
+    "downstream.lr=0.005",
+    "downstream.patience=100",
+]
+
+
+def test_head_learns_and_second_run_is_reused(sb_home):
+    result = run(["upstream=fbank", "downstream.max_epochs=25", *FAST])
+    metrics = result.row["metrics"]
+    assert result.row["status"] == "finished" and not result.reused
+    # an empty transcript scores CER 1.0: the head must have learned the tone words
+    assert metrics["cer"] < 0.6, metrics
+    assert set(result.row["timings"]) >= {"extract_s", "train_s", "eval_s"}
+    assert result.row["versions"]["torch"].startswith("2.13")
+    again = run(["upstream=fbank", "downstream.max_epochs=25", *FAST])
+    assert again.reused and again.run_id == result.run_id
+    forced = run(["upstream=fbank", "downstream.max_epochs=1", *FAST], force=True)
+    assert forced.row["timings"]["cache_hits"] == 3  # features came from the cache
+    assert len(ResultsStore(paths.results_db()).runs()) == 2
+    predictions = (paths.results_dir() / "runs" / result.run_id / "predictions.jsonl").read_text()
+    assert len(predictions.splitlines()) == TinySynth.sizes["test"]
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(sb_home, monkeypatch):
+    from speechbench.downstreams.asr import ASR
+
+    original = ASR.evaluate
+    calls = {"n": 0}
+
+    def flaky(self, head, batches):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C in epoch 3
+        return original(self, head, batches)
+
+    monkeypatch.setattr(ASR, "evaluate", flaky)
+    args = ["upstream=mfcc", "downstream.max_epochs=4", *FAST]
+    with pytest.raises(KeyboardInterrupt):
+        run(args)
+    rows = ResultsStore(paths.results_db()).runs()
+    assert [r["status"] for r in rows] == ["interrupted"]
+    monkeypatch.setattr(ASR, "evaluate", original)
+    result = run(args)
+    history = json.loads(
+        (paths.results_dir() / "runs" / result.run_id / "training.json").read_text()
+    )
+    assert [h["epoch"] for h in history["history"]] == [1, 2, 3, 4]
+    assert "resumed from" in (paths.results_dir() / "runs" / result.run_id / "run.log").read_text()
+    assert ResultsStore(paths.results_db()).get(result.run_id)["status"] == "finished"
+
+
+def test_corrupt_audio_in_a_corpus_is_named(sb_home):
+    records = TinySynth().prepare()
+    victim = TinySynth().audio_path(records[5])
+    victim.write_bytes(b"garbage")
+    with pytest.raises(AudioError, match=str(victim)):
+        run(["upstream=mfcc", "downstream.max_epochs=1", *FAST])
+    assert ResultsStore(paths.results_db()).runs()[0]["status"] == "failed"
+    assert not cache.list_entries() or all(
+        e["split"] != records[5].split for e in cache.list_entries()
+    )
+
+
+def test_wrong_sample_rate_in_a_corpus_is_named(sb_home):
+    records = TinySynth().prepare()
+    victim = TinySynth().audio_path(records[0])
+    data, _ = sf.read(victim)
+    sf.write(victim, data, 8000)
+    with pytest.raises(AudioError, match="sample rate is 8000 Hz"):
+        run(["upstream=mfcc", "downstream.max_epochs=1", *FAST])
+
+
+def test_phone_units_need_phones(sb_home):
+    with pytest.raises(ConfigError, match="needs a corpus with phone alignments"):
+        run(["upstream=mfcc", "downstream.units=phone", "downstream.max_epochs=1", *FAST])
