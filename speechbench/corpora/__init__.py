@@ -23,4 +23,5 @@ BUILTINS: dict[str, str] = {
     "mini-mos": "speechbench.corpora.mini_mos:MiniMos",
     "mini-dcase": "speechbench.corpora.mini_dcase:MiniDcase",
     "mini-phone": "speechbench.corpora.mini_phone:MiniPhone",
+    "mini-vc": "speechbench.corpora.mini_vc:MiniVc",
 }

@@ -25,15 +25,21 @@ class AlignmentFailed(CorpusError):
     """The aligner could not align this transcript (unknown word, no path found)."""
 
 
-@lru_cache(maxsize=1)
-def _decoder():
+# pocketsphinx's default beams sometimes lose the only path through a forced
+# transcript; the retry uses much wider beams (slower, so only when needed).
+_WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
+
+
+@lru_cache(maxsize=2)
+def _decoder(wide: bool = False):
     try:
         from pocketsphinx import Decoder
     except ImportError:
         raise CorpusError(
             "forced alignment needs pocketsphinx: `pip install pocketsphinx`"
         ) from None
-    return Decoder(samprate=SAMPLE_RATE, bestpath=False, loglevel="FATAL")
+    beams = _WIDE_BEAMS if wide else {}
+    return Decoder(samprate=SAMPLE_RATE, bestpath=False, loglevel="FATAL", **beams)
 
 
 def _run(decoder: Any, pcm: bytes) -> None:
@@ -47,22 +53,26 @@ def align(audio: np.ndarray, text: str) -> tuple[list[list[Any]], list[list[Any]
 
     Phones are ``[[phone, start_s, end_s]]`` in the 39-phone inventory with silences,
     tiling the audio; words ``[[word, start_s, end_s]]``. Raises AlignmentFailed."""
-    decoder = _decoder()
-    dictionary_words = text.split()
-    missing = [w for w in dictionary_words if decoder.lookup_word(w) is None]
+    missing = [w for w in text.split() if _decoder().lookup_word(w) is None]
     if missing:
         raise AlignmentFailed(f"words not in the pocketsphinx dictionary: {', '.join(missing)}")
     pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    try:
-        decoder.set_align_text(f"<sil> {text} <sil>")
-        _run(decoder, pcm)
-        decoder.set_alignment()
-        _run(decoder, pcm)
-        alignment = decoder.get_alignment()
-    except RuntimeError as exc:
-        raise AlignmentFailed(f"pocketsphinx could not align {text!r}: {exc}") from None
+    alignment, error = None, "no alignment"
+    for wide in (False, True):
+        decoder = _decoder(wide)
+        try:
+            decoder.set_align_text(f"<sil> {text} <sil>")
+            _run(decoder, pcm)
+            decoder.set_alignment()
+            _run(decoder, pcm)
+            alignment = decoder.get_alignment()
+        except RuntimeError as exc:
+            error = str(exc)
+            continue
+        if alignment is not None:
+            break
     if alignment is None:
-        raise AlignmentFailed(f"pocketsphinx found no alignment for {text!r}")
+        raise AlignmentFailed(f"pocketsphinx could not align {text!r}: {error}")
     duration = len(audio) / SAMPLE_RATE
     phones: list[list[Any]] = []
     words: list[list[Any]] = []

@@ -153,3 +153,8 @@ def map_intervals(
 def phone_sequence(phones: Iterable[Sequence[Any]]) -> list[str]:
     """The PER target of a manifest record: its phones without silence."""
     return [p[0] for p in phones if p[0] != SILENCE]
+
+
+def espeak_symbols() -> frozenset[str]:
+    """Every bare (stress- and length-free) espeak-ng English phoneme the mapping knows."""
+    return frozenset(ARPABET_TO_PHONE.values()) | frozenset(_ESPEAK_EXTRA)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass
 
 from speechbench.corpora.asterisk import Prompt, asterisk_prompts
-from speechbench.corpora.text_norm import normalise_english
+from speechbench.text import normalize
 
 SOURCE_PACKAGES = ("asterisk-core-sounds-en", "asterisk-core-sounds-en-wav")
 LICENSE = "CC-BY-SA-3.0"
+# notes that are not spoken: "dollar [$]", "(10 seconds of silence)"
+_NOTES = re.compile(r"\[[^\]]*\]|\([^)]*\)|<[^>]*>")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ def english_sentences() -> list[Sentence]:
     """Distinct normalised prompt texts (first recording kept), sorted by id."""
     by_text: dict[str, Sentence] = {}
     for prompt in asterisk_prompts("en"):
-        text = normalise_english(prompt.text)
+        text = normalize(_NOTES.sub(" ", prompt.text))
         if text and text not in by_text:
             by_text[text] = Sentence(sentence_id(text), text, prompt)
     return sorted(by_text.values(), key=lambda s: s.id)
