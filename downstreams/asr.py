@@ -135,9 +135,10 @@ class ASR(Downstream):
         return record.text or ""
 
     def target(self, record: Utterance) -> torch.Tensor:
-        symbols = (
-            [p[0] for p in record.phones] if self.unit_kind == "phone" else list(record.text or "")
-        )
+        if self.unit_kind == "phone":
+            symbols = phone_sequence(record.phones)
+        else:
+            symbols = list(record.text or "")
         # unseen symbols (a phone only in test) cannot be targets; skipping them is scored as errors
         return torch.tensor([self.index[s] for s in symbols if s in self.index], dtype=torch.long)
 

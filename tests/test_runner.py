@@ -109,3 +109,17 @@ def test_patience_counts_only_after_min_epochs(sb_home, monkeypatch, min_epochs,
         (paths.results_dir() / "runs" / result.run_id / "training.json").read_text()
     )
     assert history["epochs_run"] == expected
+
+
+def test_phone_targets_leave_silence_out():
+    from speechbench.downstreams.asr import ASR
+
+    from speechbench.corpora.base import Utterance
+
+    phones = [["sil", 0, 0.1], ["h", 0.1, 0.2], ["aɪ", 0.2, 0.4], ["sil", 0.4, 0.5]]
+    record = Utterance("u", "u.wav", 16000, 0.5, "train", text="hi", phones=phones)
+    asr = ASR()
+    asr.setup([record])
+    assert asr.units == ["aɪ", "h"]
+    assert asr.reference(record) == "h aɪ"
+    assert asr.target(record).tolist() == [2, 1]
