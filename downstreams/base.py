@@ -28,7 +28,8 @@ class TrainOptions:
     weight_decay: float = 0.0
     batch_size: int = 16
     max_epochs: int = 30
-    patience: int = 6  # epochs without a better dev score before stopping
+    patience: int = 6  # epochs without a better dev score before stopping...
+    min_epochs: int = 0  # ...but never before this many (CTC first sits on an all-blank plateau)
     grad_clip: float = 5.0
     max_batch_frames: int = 20000  # bounds memory: batches are built by length
 

@@ -266,10 +266,12 @@ def cache_clear(
 
 
 def _register_plugin_commands() -> None:
-    """Commands whose code lives with their feature (metrics scoring)."""
+    """Commands whose code lives with their feature (metric scoring, CTAP pretraining)."""
+    from speechbench.ctap.cli import pretrain_command
     from speechbench.score import score_command
 
     app.command("score", help=score_command.__doc__)(user_errors(score_command))
+    app.command("pretrain", help=pretrain_command.__doc__)(user_errors(pretrain_command))
 
 
 _register_plugin_commands()

@@ -9,6 +9,7 @@ a pairing not run yet shows "-".
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +105,36 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     return html.replace("<td>**", "<td><b>").replace("**</td>", "</b></td>")
 
 
+PROVENANCE_FIELDS = (
+    "run_id",
+    "upstream",
+    "downstream",
+    "corpus",
+    "corpus_version",
+    "seed",
+    "primary_metric",
+    "metrics",
+    "config",
+    "timings",
+    "peak_memory_mb",
+    "versions",
+    "git_commit",
+    "finished_at",
+)
+
+
 def write(
     rows: list[dict[str, Any]], out_dir: Path, formats: tuple[str, ...] = FORMATS
 ) -> list[Path]:
+    """Write the tables plus ``runs.jsonl``: the full record of every run they show."""
     written = []
     for fmt in formats:
         path = Path(out_dir) / f"leaderboard.{fmt}"
         atomic.write_text(path, render(rows, fmt))
         written.append(path)
+    finished = [r for r in rows if r["status"] == "finished"]
+    provenance = Path(out_dir) / "runs.jsonl"
+    lines = [json.dumps({k: r.get(k) for k in PROVENANCE_FIELDS}, sort_keys=True) for r in finished]
+    atomic.write_text(provenance, "".join(line + "\n" for line in lines))
+    written.append(provenance)
     return written

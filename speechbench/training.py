@@ -2,8 +2,9 @@
 
 AdamW on the head only (the upstream is frozen: its features come from the cache),
 gradient clipping, evaluation on dev after every epoch, early stopping on the
-downstream's primary metric, best dev state restored at the end. A checkpoint is
-written atomically after every epoch, so an interrupted run resumes where it was.
+downstream's primary metric (not before ``min_epochs``), best dev state restored at
+the end. A checkpoint is written atomically after every epoch, so an interrupted run
+resumes where it was.
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ def train_head(
     rng = random.Random(seed)
     for _ in range(state["epoch"]):  # same batch order as an uninterrupted run
         rng.random()
-    while state["epoch"] < opts.max_epochs and state["bad_epochs"] < opts.patience:
+    while state["epoch"] < opts.max_epochs and (
+        state["epoch"] < opts.min_epochs or state["bad_epochs"] < opts.patience
+    ):
         epoch = state["epoch"] + 1
         torch.manual_seed(seed * 1000 + epoch)
         batches = make_batches(

@@ -59,6 +59,8 @@ def test_run_runs_show_leaderboard_and_cache(sb_home, tmp_path):
     assert board.exit_code == 0 and "asr/tiny-synth cer ↓" in board.output
     out = runner.invoke(app, ["leaderboard", "--out", str(tmp_path / "lb")])
     assert out.exit_code == 0 and (tmp_path / "lb" / "leaderboard.html").exists()
+    provenance = (tmp_path / "lb" / "runs.jsonl").read_text().splitlines()
+    assert len(provenance) == 1 and '"git_commit"' in provenance[0]
     assert "tiny-synth" in runner.invoke(app, ["cache", "ls"]).output
     assert "removed 3 cache entries" in runner.invoke(app, ["cache", "clear"]).output
     assert "tiny-synth" in runner.invoke(app, ["data", "list"]).output

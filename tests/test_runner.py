@@ -89,3 +89,37 @@ def test_wrong_sample_rate_in_a_corpus_is_named(sb_home):
 def test_phone_units_need_phones(sb_home):
     with pytest.raises(ConfigError, match="needs a corpus with phone alignments"):
         run(["upstream=mfcc", "downstream.units=phone", "downstream.max_epochs=1", *FAST])
+
+
+@pytest.mark.parametrize("min_epochs, expected", [(0, 2), (4, 4)])
+def test_patience_counts_only_after_min_epochs(sb_home, monkeypatch, min_epochs, expected):
+    from speechbench.downstreams.asr import ASR
+
+    monkeypatch.setattr(ASR, "evaluate", lambda self, head, batches: ({"cer": 1.0, "wer": 1.0}, []))
+    result = run(
+        [
+            "upstream=mfcc",
+            "downstream.max_epochs=10",
+            "downstream.patience=1",
+            f"downstream.min_epochs={min_epochs}",
+            *FAST[:-1],
+        ]
+    )
+    history = json.loads(
+        (paths.results_dir() / "runs" / result.run_id / "training.json").read_text()
+    )
+    assert history["epochs_run"] == expected
+
+
+def test_phone_targets_leave_silence_out():
+    from speechbench.downstreams.asr import ASR
+
+    from speechbench.corpora.base import Utterance
+
+    phones = [["sil", 0, 0.1], ["h", 0.1, 0.2], ["aɪ", 0.2, 0.4], ["sil", 0.4, 0.5]]
+    record = Utterance("u", "u.wav", 16000, 0.5, "train", text="hi", phones=phones)
+    asr = ASR()
+    asr.setup([record])
+    assert asr.units == ["aɪ", "h"]
+    assert asr.reference(record) == "h aɪ"
+    assert asr.target(record).tolist() == [2, 1]

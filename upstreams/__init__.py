@@ -12,4 +12,5 @@ BUILTINS: dict[str, str] = {
     "ge2e": "speechbench.upstreams.ge2e:GE2E",
     "ge2e-partials": "speechbench.upstreams.ge2e:GE2EPartials",
     "ivector": "speechbench.upstreams.ivector:IVector",
+    "ctap": "speechbench.upstreams.ctap:CTAPUpstream",
 }

@@ -22,4 +22,6 @@ BUILTINS: dict[str, str] = {
     "libri2mix": "speechbench.corpora.public.librimix:Libri2Mix",
     "mini-mos": "speechbench.corpora.mini_mos:MiniMos",
     "mini-dcase": "speechbench.corpora.mini_dcase:MiniDcase",
+    "mini-phone": "speechbench.corpora.mini_phone:MiniPhone",
+    "mini-vc": "speechbench.corpora.mini_vc:MiniVc",
 }

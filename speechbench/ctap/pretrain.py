@@ -1,0 +1,357 @@
+"""The CTAP pretraining loop: progress bar, atomic periodic checkpoints, resume, loss curves.
+
+A run lives in ``out_dir``: ``last.pt`` (model, optimiser, RNG states, loss
+history; replaced atomically every ``train.checkpoint_every`` steps), ``history.json``,
+``loss_curve.png`` and ``config.json``. Re-running the same command resumes from
+``last.pt``; the wall-time budget ``train.max_minutes`` counts across resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from speechbench import atomic, paths, registry
+from speechbench.corpora.base import Utterance
+from speechbench.corpora.phones import PHONES
+from speechbench.ctap.config import PretrainConfig, model_config_from_dict
+from speechbench.ctap.data import (
+    Example,
+    PhoneVocabulary,
+    collate,
+    length_batches,
+    load_examples,
+    mel_statistics,
+)
+from speechbench.ctap.diagnostics import retrieval_accuracy
+from speechbench.ctap.losses import ctap_losses
+from speechbench.ctap.model import CTAP, FRAME_RATE
+from speechbench.errors import ConfigError, CorpusError
+
+CHECKPOINT = "last.pt"
+
+
+def run_dir(config: PretrainConfig) -> Path:
+    return Path(config.out_dir) if config.out_dir else paths.home() / "pretrain" / "ctap"
+
+
+def corpus_inventory(corpus: Any) -> list[str]:
+    """The phone inventory (stable ids): a corpus's own ``phone_inventory`` if it declares
+    one, else the phone corpora's shared 39-phone set."""
+    inventory = getattr(corpus, "phone_inventory", None) or PHONES
+    return [str(p) for p in inventory]
+
+
+def load_corpora(
+    config: PretrainConfig,
+) -> tuple[list[Utterance], list[Utterance], dict, list[str], dict]:
+    """(train records, eval records, record id -> corpus root, inventory, name -> version)."""
+    train: list[Utterance] = []
+    evaluation: list[Utterance] = []
+    roots: dict[str, Path] = {}
+    inventory: list[str] = []
+    versions: dict[str, str] = {}
+    for name in [n.strip() for n in config.corpus.split(",") if n.strip()]:
+        corpus = registry.get("corpora", name)()
+        records = corpus.prepare()
+        versions[name] = corpus.version
+        inventory += [p for p in corpus_inventory(corpus) if p not in inventory]
+        for record in records:
+            if not record.phones:
+                continue
+            record.id = f"{name}/{record.id}"
+            roots[record.id] = corpus.root
+            if record.split == config.train_split:
+                train.append(record)
+            elif record.split == config.eval_split:
+                evaluation.append(record)
+    if not train:
+        raise CorpusError(
+            f"corpus {config.corpus!r} has no {config.train_split!r} utterances with phone "
+            "alignments; CTAP needs `phones` in the manifest (try corpus=mini-phone)"
+        )
+    return train, evaluation, roots, inventory, versions
+
+
+def lr_factor(step: int, warmup: int, progress: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 10 % of the peak.
+
+    ``progress`` in [0, 1] is the larger of steps/max_steps and minutes/max_minutes, so
+    the schedule completes whichever budget runs out first (a slow, shared machine still
+    ends with a small learning rate)."""
+    if step < warmup:
+        return (step + 1) / max(warmup, 1)
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))
+
+
+def save_loss_curve(
+    history: list[dict[str, float]], evals: list[dict[str, float]], path: Path
+) -> None:
+    """Training loss terms (log scale) and held-out retrieval accuracy, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    keys = [k for k in history[0] if k not in ("step", "lr", "temperature")] if history else []
+    for key in keys:
+        left.plot([h["step"] for h in history], [max(h[key], 1e-4) for h in history], label=key)
+    left.set_yscale("log")
+    left.set_xlabel("step")
+    left.set_title("CTAP training losses")
+    left.legend(fontsize=8)
+    for key in ("phone_top1", "frame_within_1", "frame_top1"):
+        if evals:
+            right.plot([e["step"] for e in evals], [e[key] for e in evals], marker="o", label=key)
+    if evals:
+        right.axhline(evals[-1]["phone_chance"], color="grey", linestyle=":", label="phone chance")
+    right.set_xlabel("step")
+    right.set_ylim(0, 1)
+    right.set_title("held-out speech -> phoneme frame retrieval")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    atomic.write_with(path, lambda tmp: torch.save(state, tmp))
+
+
+def export_checkpoint(state: dict[str, Any], dest: Path, name: str = "ctap") -> dict[str, Path]:
+    """Write the shipped files: fp16 weights (mel front end kept fp32), config json, curve."""
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = {
+        key: (t.half() if t.is_floating_point() and not key.startswith("features.") else t)
+        for key, t in state["model"].items()
+    }
+    payload = {
+        "model_config": state["model_config"],
+        "vocabulary": state["vocabulary"],
+        "state_dict": weights,
+    }
+    files = {"weights": dest / f"{name}.pt", "config": dest / f"{name}.json"}
+    save_checkpoint(files["weights"], payload)
+    atomic.write_json(files["config"], state["summary"])
+    if state["history"]:
+        files["curve"] = dest / f"{name}_loss_curve.png"
+        save_loss_curve(state["history"], state["evals"], files["curve"])
+    return files
+
+
+def build_model(config: PretrainConfig, vocab: PhoneVocabulary, train: list[Example]) -> CTAP:
+    config.model.n_phones = len(vocab)
+    model = CTAP(config.model)
+    mean, std = mel_statistics(train)
+    model.features.mean.copy_(mean)
+    model.features.std.copy_(std)
+    return model
+
+
+def pretrain(config: PretrainConfig) -> dict[str, Any]:
+    """Train (or resume) CTAP as configured; returns the run summary."""
+    torch.set_num_threads(max(1, config.train.threads))
+    out = run_dir(config)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / CHECKPOINT
+    resume_state = None
+    if config.resume and ckpt_path.exists():
+        resume_state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+
+    train_records, eval_records, roots, inventory, versions = load_corpora(config)
+    if resume_state is not None:
+        vocab = PhoneVocabulary(resume_state["vocabulary"])
+    else:
+        vocab = PhoneVocabulary.from_records(train_records + eval_records, inventory)
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    # the front end is deterministic, so a throw-away model computes the features
+    config.model.n_phones = len(vocab)
+    front_end = CTAP(config.model).features
+    train_examples = load_examples(train_records, roots, vocab, front_end, "train features")
+    eval_examples = (
+        load_examples(
+            eval_records[: config.train.eval_utterances], roots, vocab, front_end, "eval features"
+        )
+        if eval_records
+        else []
+    )
+    torch.manual_seed(config.seed)
+    model = build_model(config, vocab, train_examples)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
+    )
+    step, elapsed = 0, 0.0
+    history: list[dict[str, float]] = []
+    evals: list[dict[str, float]] = []
+    rng = random.Random(config.seed)
+    if resume_state is not None:
+        if resume_state["model_config"] != asdict(config.model):
+            raise ConfigError(
+                f"{ckpt_path} was trained with a different model config; use another "
+                "out_dir=... or resume=false to start over"
+            )
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        step, elapsed = resume_state["step"], resume_state["elapsed_seconds"]
+        history, evals = resume_state["history"], resume_state["evals"]
+        rng.setstate(resume_state["python_rng"])
+        torch.set_rng_state(resume_state["torch_rng"])
+
+    summary_base = {
+        "config": asdict(config),
+        "corpus_versions": versions,
+        "train_utterances": len(train_examples),
+        "train_hours": sum(e.frame_token.shape[0] for e in train_examples) / FRAME_RATE / 3600,
+        "eval_utterances": len(eval_examples),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "torch": torch.__version__,
+    }
+    atomic.write_json(out / "config.json", summary_base)
+
+    def state() -> dict[str, Any]:
+        return {
+            "model": model.state_dict(),
+            "model_config": asdict(config.model),
+            "vocabulary": vocab.symbols,
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "elapsed_seconds": elapsed,
+            "history": history,
+            "evals": evals,
+            "python_rng": rng.getstate(),
+            "torch_rng": torch.get_rng_state(),
+            "summary": {
+                **summary_base,
+                "steps": step,
+                "wall_minutes": round(elapsed / 60.0, 2),
+                "final_eval": evals[-1] if evals else None,
+                "final_train": history[-1] if history else None,
+            },
+        }
+
+    def evaluate() -> None:
+        if eval_examples:
+            result = retrieval_accuracy(model, eval_examples)
+            evals.append({"step": float(step), **result})
+            tqdm.write(
+                f"step {step}: held-out phone_top1 {result['phone_top1']:.3f} "
+                f"frame_top1 {result['frame_top1']:.3f} (phone chance {result['phone_chance']:.3f})"
+            )
+
+    lengths = [e.frame_token.shape[0] for e in train_examples]
+    max_frames = int(config.train.max_seconds * FRAME_RATE)
+    prompt_frames = int(config.model.prompt_seconds * 100)
+    budget = config.train.max_minutes * 60.0
+    running: dict[str, float] = {}
+    seen = 0
+
+    def set_lr(step: int, elapsed: float) -> None:
+        progress = max(step / max(config.train.max_steps, 1), elapsed / max(budget, 1e-9))
+        factor = lr_factor(step, config.train.warmup_steps, progress)
+        for group in optimizer.param_groups:
+            group["lr"] = config.train.lr * factor
+
+    set_lr(step, elapsed)
+    model.train()
+    if step == 0 and not evals:
+        evaluate()
+    bar = tqdm(total=config.train.max_steps, initial=step, desc="ctap pretrain", unit="step")
+    started = time.monotonic() - elapsed
+    while step < config.train.max_steps and elapsed < budget:
+        capped = [min(n, max_frames) for n in lengths]
+        for indices in length_batches(capped, config.train.batch_frames, rng):
+            if step >= config.train.max_steps or elapsed >= budget:
+                break
+            batch = collate(
+                [train_examples[i] for i in indices],
+                model.features.mean,
+                model.features.std,
+                max_frames,
+                prompt_frames,
+                rng,
+            )
+            out_ = model(
+                batch.mel,
+                batch.mel_lengths,
+                batch.phones,
+                batch.phone_lengths,
+                batch.durations,
+                batch.prompt,
+            )
+            terms = ctap_losses(
+                out_,
+                config.model,
+                model.logit_scale,
+                batch.mel,
+                batch.mel_lengths,
+                batch.phones,
+                batch.phone_lengths,
+                batch.durations,
+            )
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+            optimizer.step()
+            step += 1
+            elapsed = time.monotonic() - started
+            set_lr(step, elapsed)
+            for key, value in terms.items():
+                running[key] = running.get(key, 0.0) + float(value.detach())
+            seen += 1
+            bar.update(1)
+            if step % config.train.log_every == 0 or step == config.train.max_steps:
+                record = {key: value / seen for key, value in running.items()}
+                record["temperature"] = float(1.0 / model.logit_scale.detach().exp())
+                history.append(
+                    {"step": float(step), "lr": optimizer.param_groups[0]["lr"], **record}
+                )
+                bar.set_postfix(
+                    {
+                        k: f"{v:.3f}"
+                        for k, v in record.items()
+                        if k in ("total", "contrastive", "mse")
+                    }
+                )
+                running, seen = {}, 0
+            if step % config.train.eval_every == 0:
+                evaluate()
+            if step % config.train.checkpoint_every == 0:
+                save_checkpoint(ckpt_path, state())
+    bar.close()
+    if not evals or evals[-1]["step"] != step:
+        evaluate()
+    final = state()
+    save_checkpoint(ckpt_path, final)
+    atomic.write_json(out / "history.json", {"train": history, "eval": evals})
+    if history:
+        save_loss_curve(history, evals, out / "loss_curve.png")
+    atomic.write_json(out / "summary.json", final["summary"])
+    if config.export_dir:
+        export_checkpoint(final, Path(config.export_dir))
+    return final["summary"]
+
+
+def load_exported(path: Path) -> tuple[CTAP, PhoneVocabulary]:
+    """Load shipped fp16 weights back into a float32 CTAP in eval mode."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    model = CTAP(model_config_from_dict(payload["model_config"]))
+    model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    )
+    model.eval()
+    return model, PhoneVocabulary(payload["vocabulary"])
+
+
+def describe(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=2, default=str)
