@@ -28,6 +28,7 @@ from torch import nn
 
 from speechbench.corpora.base import Utterance
 from speechbench.errors import ConfigError, SpeechbenchError
+from speechbench.ubm import train_ubm
 
 
 @dataclass
@@ -129,28 +130,19 @@ class GmmUbmVerification(Downstream):
         return UBMHead(self.options.layer)
 
     def fit(self, head, train, dev):
-        from sklearn.mixture import GaussianMixture
-
         from speechbench.training import TrainResult, make_batches
 
         o = self.options
         records, features = train
         frames = torch.cat([features[r.id][o.layer] for r in records]).double().numpy()
-        rng = np.random.default_rng(o.seed)
-        if len(frames) > o.max_ubm_frames:
-            frames = frames[rng.choice(len(frames), o.max_ubm_frames, replace=False)]
-        if len(frames) < 10 * o.num_gaussians:
-            raise SpeechbenchError(
-                f"sv-gmm-ubm: {len(frames)} training frames are too few for "
-                f"downstream.num_gaussians={o.num_gaussians}; lower it"
-            )
-        ubm = GaussianMixture(
+        ubm = train_ubm(
+            frames,
             o.num_gaussians,
-            covariance_type="diag",
-            max_iter=o.ubm_iterations,
-            reg_covar=1e-3,
-            random_state=o.seed,
-        ).fit(frames)
+            o.max_ubm_frames,
+            o.ubm_iterations,
+            o.seed,
+            "downstream.num_gaussians",
+        )
         head.log_weights = torch.from_numpy(np.log(ubm.weights_))
         head.means = torch.from_numpy(ubm.means_)
         head.variances = torch.from_numpy(ubm.covariances_)

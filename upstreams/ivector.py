@@ -36,6 +36,7 @@ from speechbench.upstreams.spectral import MFCC
 
 from speechbench import atomic, paths
 from speechbench.errors import ConfigError, SpeechbenchError
+from speechbench.ubm import train_ubm
 
 log = logging.getLogger(__name__)
 _BUFFERS = ("ubm_weights", "ubm_means", "ubm_stds", "total_variability", "center", "projection")
@@ -227,25 +228,16 @@ class IVector(Upstream):
             setattr(self, name, state[name])
 
     def _train(self, features: list[torch.Tensor], speakers: list) -> None:
-        from sklearn.mixture import GaussianMixture
-
         o = self.options
         frames = torch.cat(features).numpy()
-        rng = np.random.default_rng(o.seed)
-        if len(frames) > o.max_ubm_frames:
-            frames = frames[rng.choice(len(frames), o.max_ubm_frames, replace=False)]
-        if len(frames) < 10 * o.num_gaussians:
-            raise SpeechbenchError(
-                f"ivector: {len(frames)} training frames are too few for "
-                f"upstream.num_gaussians={o.num_gaussians}; lower it or use more training data"
-            )
-        ubm = GaussianMixture(
+        ubm = train_ubm(
+            frames,
             o.num_gaussians,
-            covariance_type="diag",
-            max_iter=o.ubm_iterations,
-            reg_covar=1e-3,
-            random_state=o.seed,
-        ).fit(frames)
+            o.max_ubm_frames,
+            o.ubm_iterations,
+            o.seed,
+            "upstream.num_gaussians",
+        )
         self.ubm_weights = torch.from_numpy(np.log(ubm.weights_))
         self.ubm_means = torch.from_numpy(ubm.means_)
         self.ubm_stds = torch.from_numpy(np.sqrt(ubm.covariances_))
