@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from shrink import shrunk
 
 from speechbench.corpora import mini_dcase, sounds
 from speechbench.corpora.base import read_manifest
@@ -25,15 +26,9 @@ SMALL = {
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
+def small():
     """A few clips per scene; the Debian download is shared by the whole test session."""
-    debian_data = tmp_path_factory.getbasetemp() / "scenes-debian"
-    debian_data.mkdir(exist_ok=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SPEECHBENCH_DATA", str(debian_data))
-        for name, value in SMALL.items():
-            patch.setattr(MiniDcase, name, value)
-        yield patch
+    yield from shrunk(MiniDcase, SMALL)
 
 
 @pytest.fixture(scope="module")
