@@ -77,6 +77,11 @@ class Downstream(ABC):
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()
 
+    @classmethod
+    def accepts_level(cls, level: str) -> bool:
+        """Can this task read features of an upstream of ``level`` ("frame"/"utterance")?"""
+        return cls.upstream_level == "any" or cls.upstream_level == level
+
     def primary_metric_for(self, records: list[Utterance]) -> str:
         """The leaderboard metric; a task whose units depend on the corpus overrides it."""
         return self.primary_metric

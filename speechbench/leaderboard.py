@@ -47,10 +47,10 @@ def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def applicable(upstream: str, downstream: str) -> bool:
     try:
         up_level = registry.get("upstreams", upstream).level
-        need = registry.get("downstreams", downstream).upstream_level
+        downstream_cls = registry.get("downstreams", downstream)
     except SpeechbenchError:
         return True
-    return need == "any" or up_level == need
+    return downstream_cls.accepts_level(up_level)
 
 
 def leaderboard_table(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -81,11 +81,11 @@ def check_compatible(
     upstream_cls: type[Upstream], downstream: Downstream, corpus: Corpus, records: list[Utterance]
 ) -> None:
     """Fail early, with one line, when a pairing cannot work."""
-    level = downstream.upstream_level
-    if level != "any" and upstream_cls.level != level:
+    if not downstream.accepts_level(upstream_cls.level):
         raise ConfigError(
             f"upstream {upstream_cls.name} gives {upstream_cls.level}-level features but "
-            f"downstream {downstream.name} needs {level}-level ones: not applicable"
+            f"downstream {downstream.name} needs {downstream.upstream_level}-level ones: "
+            "not applicable"
         )
     missing = [f for f in downstream.requires if not all(getattr(r, f, None) for r in records)]
     if missing:
