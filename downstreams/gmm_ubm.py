@@ -25,6 +25,7 @@ import torch
 from speechbench.downstreams.base import Batch, Downstream, TrainOptions
 from speechbench.downstreams.trials import trial_outputs, trials_for, verification_metrics
 from torch import nn
+from tqdm import tqdm
 
 from speechbench.corpora.base import Utterance
 from speechbench.errors import ConfigError, SpeechbenchError
@@ -173,7 +174,9 @@ class GmmUbmVerification(Downstream):
         by_enroll: dict[str, list[int]] = {}
         for k, trial in enumerate(trials):
             by_enroll.setdefault(trial.enroll, []).append(k)
-        for enroll, indices in by_enroll.items():
+        for enroll, indices in tqdm(
+            by_enroll.items(), desc="MAP-adapt + score trials", unit="enroll", leave=False
+        ):
             adapted = map_adapt_means(
                 frames[row[enroll]],
                 head.log_weights,

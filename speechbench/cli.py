@@ -138,12 +138,18 @@ def leaderboard(
     out: Path = typer.Option(
         None, "--out", help="write leaderboard.{md,csv,html} into this folder"
     ),
+    include: list[Path] = typer.Option(
+        None,
+        "--include",
+        help="also read runs from this results.sqlite or runs.jsonl (repeatable)",
+    ),
 ) -> None:
-    """Upstream x task table of primary metrics from the results store."""
+    """System x task table of primary metrics from the results store."""
     from speechbench import leaderboard as lb
     from speechbench.store import ResultsStore
 
-    rows = ResultsStore(paths.results_db()).runs()
+    included = [lb.load_runs(path) for path in include or []]
+    rows = lb.merge_runs(*included, ResultsStore(paths.results_db()).runs())
     if out is not None:
         for path in lb.write(rows, out):
             typer.echo(f"wrote {path}")

@@ -1,15 +1,21 @@
-"""Leaderboards: upstream x task tables from the results store.
+"""Leaderboards: system x task tables from the results store.
 
 A task is (downstream, corpus); a cell is the task's primary metric, the mean over
 seeds (with the standard deviation when there are several). The best cell per
 column (by the metric's direction) is marked. A pairing that cannot work (e.g. an
 utterance-level upstream on a frame-level task) shows "n/a", never a number;
 a pairing not run yet shows "-".
+
+A row is a *system*: the upstream plus every option that differs from its default
+(``ivector downstream.backend=plda`` is its own row, never averaged with the cosine
+runs). Budget and execution options (epochs, batch sizes, threads, seed) do not make
+a new system; of several runs of one system, task and seed the newest counts.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +28,76 @@ from speechbench.metrics.base import get_metric
 FORMATS = ("md", "csv", "html")
 
 
+# Options that set a run's budget or how it executes, not which system it is.
+BUDGET_KEYS = frozenset(
+    {
+        "seed",
+        "max_epochs",
+        "min_epochs",
+        "patience",
+        "bootstrap",
+        "batch_size",
+        "batch_partials",
+        "max_batch_frames",
+        "threads",
+        "extract_batch_seconds",
+    }
+)
+
+
+def _default_options(family: str, name: str) -> dict[str, Any] | None:
+    try:
+        options_cls = registry.get(family, name).Options
+    except SpeechbenchError:  # a plugin that is not installed here: no defaults to diff
+        return None
+    return asdict(options_cls()) if is_dataclass(options_cls) else None
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        return Path(value).name  # a checkpoint path: its file name is enough to tell
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def changed_options(row: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """``(upstream|downstream, option, value)`` for the run's non-default, non-budget
+    options."""
+    config = row.get("config") or {}
+    changed = []
+    for family, key in (("upstreams", "upstream"), ("downstreams", "downstream")):
+        options = config.get(key) or {}
+        defaults = _default_options(family, options.get("name", row[key]))
+        if defaults is None:
+            continue
+        for option, value in sorted(options.items()):
+            if option in BUDGET_KEYS or option not in defaults or value == defaults[option]:
+                continue
+            changed.append((key, option, value))
+    return changed
+
+
+def system_label(row: dict[str, Any]) -> str:
+    """The upstream name plus its run's changed options, as CLI overrides."""
+    changed = [f"{key}.{option}={_short(value)}" for key, option, value in changed_options(row)]
+    return " ".join([row["upstream"], *changed])
+
+
+def applicable(
+    upstream: str, downstream: str, downstream_options: frozenset[str] = frozenset()
+) -> bool:
+    """Can this system run this task: the upstream's level fits and the downstream has
+    every downstream option the system sets (``backend`` means nothing to ASR)?"""
+    try:
+        up_level = registry.get("upstreams", upstream).level
+        downstream_cls = registry.get("downstreams", downstream)
+    except SpeechbenchError:
+        return True
+    defaults = _default_options("downstreams", downstream) or {}
+    return downstream_cls.accepts_level(up_level) and downstream_options <= set(defaults)
+
+
 def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One line per finished run: upstream, task, metric, value, seed."""
+    """One line per finished run: system, upstream, task, metric, value, seed."""
     records = []
     for row in rows:
         if row["status"] != "finished" or not row.get("primary_metric"):
@@ -31,65 +105,67 @@ def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         metric = row["primary_metric"]
         records.append(
             {
+                "system": system_label(row),
+                "downstream_options": frozenset(
+                    option for key, option, _ in changed_options(row) if key == "downstream"
+                ),
                 "upstream": row["upstream"],
                 "task": f"{row['downstream']}/{row['corpus']}",
                 "downstream": row["downstream"],
                 "metric": metric,
                 "value": row["metrics"].get(metric),
                 "seed": row["seed"],
+                "finished_at": row.get("finished_at") or "",
             }
         )
-    return pd.DataFrame(
-        records, columns=["upstream", "task", "downstream", "metric", "value", "seed"]
-    )
-
-
-def applicable(upstream: str, downstream: str) -> bool:
-    try:
-        up_level = registry.get("upstreams", upstream).level
-        downstream_cls = registry.get("downstreams", downstream)
-    except SpeechbenchError:
-        return True
-    return downstream_cls.accepts_level(up_level)
+    columns = ["system", "upstream", "task", "downstream", "metric", "value", "seed"]
+    frame = pd.DataFrame(records, columns=[*columns, "downstream_options", "finished_at"])
+    # a re-run of the same system, task and seed replaces the older result
+    frame = frame.sort_values("finished_at", kind="stable")
+    frame = frame.drop_duplicates(["system", "task", "metric", "seed"], keep="last")
+    return frame[[*columns, "downstream_options"]]
 
 
 def leaderboard_table(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(display table of strings, numeric table of means) indexed by upstream."""
+    """(display table of strings, numeric table of means) indexed by system."""
     frame = results_frame(rows)
     if frame.empty:
         raise SpeechbenchError(
             "no finished runs in the results store; run `speechbench run ...` first"
         )
-    stats = frame.groupby(["upstream", "task", "downstream", "metric"])["value"].agg(
+    stats = frame.groupby(["system", "task", "downstream", "metric"])["value"].agg(
         ["mean", "std", "count"]
     )
     stats = stats.reset_index()
-    upstreams = sorted(stats["upstream"].unique())
+    upstream_of = dict(zip(frame["system"], frame["upstream"], strict=True))
+    options_of = dict(zip(frame["system"], frame["downstream_options"], strict=True))
+    systems = sorted(upstream_of)
     columns, means, display = [], {}, {}
     for (task, downstream, metric), group in stats.groupby(["task", "downstream", "metric"]):
         spec = get_metric(metric)
         column = f"{task} {metric} {'↑' if spec.higher_is_better else '↓'}"
         columns.append(column)
-        by_upstream = group.set_index("upstream")
-        best = by_upstream["mean"].max() if spec.higher_is_better else by_upstream["mean"].min()
+        by_system = group.set_index("system")
+        best = by_system["mean"].max() if spec.higher_is_better else by_system["mean"].min()
         means[column], display[column] = {}, {}
-        for up in upstreams:
-            if up in by_upstream.index:
-                cell = by_upstream.loc[up]
+        for system in systems:
+            if system in by_system.index:
+                cell = by_system.loc[system]
                 text = f"{cell['mean']:.3f}"
                 if cell["count"] > 1:
                     text += f" ± {cell['std']:.3f} (n={int(cell['count'])})"
-                if cell["mean"] == best and len(by_upstream) > 1:
+                if cell["mean"] == best and len(by_system) > 1:
                     text = f"**{text}**"
-                means[column][up] = cell["mean"]
-                display[column][up] = text
+                means[column][system] = cell["mean"]
+                display[column][system] = text
             else:
-                means[column][up] = float("nan")
-                display[column][up] = "-" if applicable(up, downstream) else "n/a"
-    shown = pd.DataFrame(display, index=upstreams)[columns]
-    shown.index.name = "upstream"
-    numeric = pd.DataFrame(means, index=upstreams)[columns]
-    numeric.index.name = "upstream"
+                means[column][system] = float("nan")
+                fits = applicable(upstream_of[system], downstream, options_of[system])
+                display[column][system] = "-" if fits else "n/a"
+    shown = pd.DataFrame(display, index=systems)[columns]
+    shown.index.name = "system"
+    numeric = pd.DataFrame(means, index=systems)[columns]
+    numeric.index.name = "system"
     return shown, numeric
 
 
@@ -121,6 +197,41 @@ PROVENANCE_FIELDS = (
     "git_commit",
     "finished_at",
 )
+
+
+def load_runs(path: Path) -> list[dict[str, Any]]:
+    """Runs from another results store (``results.sqlite``) or a leaderboard's
+    ``runs.jsonl``, to combine results made on several machines into one table."""
+    from speechbench.store import ResultsStore
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--include {path}: no such file; give a results.sqlite or runs.jsonl")
+    if path.suffix == ".jsonl":
+        rows = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
+            missing = {"run_id", "upstream", "downstream", "corpus"} - set(record)
+            if missing:
+                raise ConfigError(f"{path}:{number}: a run record needs {sorted(missing)}")
+            rows.append({"status": "finished", **record})
+        return rows
+    if path.suffix in {".sqlite", ".db"}:
+        return ResultsStore(path).runs()
+    raise ConfigError(f"--include {path}: expected a results .sqlite or a runs .jsonl file")
+
+
+def merge_runs(*sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Union by run id; a later source's copy of a run replaces an earlier one."""
+    merged: dict[str, dict[str, Any]] = {}
+    for rows in sources:
+        merged.update({row["run_id"]: row for row in rows})
+    return list(merged.values())
 
 
 def write(

@@ -61,6 +61,12 @@ def test_run_runs_show_leaderboard_and_cache(sb_home, tmp_path):
     assert out.exit_code == 0 and (tmp_path / "lb" / "leaderboard.html").exists()
     provenance = (tmp_path / "lb" / "runs.jsonl").read_text().splitlines()
     assert len(provenance) == 1 and '"git_commit"' in provenance[0]
+    assert "mfcc downstream.hidden=32" in board.output  # a non-default option names the row
+    # another machine's runs.jsonl combines with this store (same run: counted once)
+    combined = runner.invoke(app, ["leaderboard", "--include", str(tmp_path / "lb" / "runs.jsonl")])
+    assert combined.exit_code == 0 and combined.output == board.output
+    missing = runner.invoke(app, ["leaderboard", "--include", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2 and "nope.jsonl: no such file" in missing.output
     assert "tiny-synth" in runner.invoke(app, ["cache", "ls"]).output
     assert "removed 3 cache entries" in runner.invoke(app, ["cache", "clear"]).output
     assert "tiny-synth" in runner.invoke(app, ["data", "list"]).output
