@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import typer
 
 from speechbench import cache, paths, registry
-from speechbench.errors import SpeechbenchError
+from speechbench.errors import ConfigError, SpeechbenchError
 
 app = typer.Typer(
     add_completion=False,
@@ -143,6 +143,9 @@ def leaderboard(
         "--include",
         help="also read runs from this results.sqlite or runs.jsonl (repeatable)",
     ),
+    metric: str = typer.Option(
+        None, "--metric", help="show this metric (e.g. min_dcf, cavg_1s) instead of the primary"
+    ),
 ) -> None:
     """System x task table of primary metrics from the results store."""
     from speechbench import leaderboard as lb
@@ -151,10 +154,12 @@ def leaderboard(
     included = [lb.load_runs(path) for path in include or []]
     rows = lb.merge_runs(*included, ResultsStore(paths.results_db()).runs())
     if out is not None:
+        if metric is not None:
+            raise ConfigError("--out writes the primary-metric leaderboard; drop --metric")
         for path in lb.write(rows, out):
             typer.echo(f"wrote {path}")
     else:
-        typer.echo(lb.render(rows, fmt), nl=False)
+        typer.echo(lb.render(rows, fmt, metric), nl=False)
 
 
 @app.command()

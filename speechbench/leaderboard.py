@@ -15,6 +15,7 @@ a new system; of several runs of one system, task and seed the newest counts.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -96,13 +97,32 @@ def applicable(
     return downstream_cls.accepts_level(up_level) and downstream_options <= set(defaults)
 
 
-def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One line per finished run: system, upstream, task, metric, value, seed."""
+CONDITION_SUFFIX = re.compile(r"_\d+s$")  # cavg_3s: Cavg on the 3 s condition
+
+
+def metric_spec(name: str):
+    """The registered metric a reported value is an instance of (``cavg_1s`` -> ``cavg``)."""
+    try:
+        return get_metric(CONDITION_SUFFIX.sub("", name))
+    except SpeechbenchError:
+        raise ConfigError(
+            f"--metric {name}: not a metric; give one of `speechbench list metrics`, "
+            "optionally with a condition suffix such as _3s"
+        ) from None
+
+
+def results_frame(rows: list[dict[str, Any]], metric: str | None = None) -> pd.DataFrame:
+    """One line per finished run: system, upstream, task, metric, value, seed.
+
+    ``metric`` picks that reported metric instead of each task's primary one; runs that
+    did not report it are left out."""
     records = []
     for row in rows:
         if row["status"] != "finished" or not row.get("primary_metric"):
             continue
-        metric = row["primary_metric"]
+        if metric is not None and metric not in row["metrics"]:
+            continue
+        metric_name = metric or row["primary_metric"]
         records.append(
             {
                 "system": system_label(row),
@@ -112,8 +132,8 @@ def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 "upstream": row["upstream"],
                 "task": f"{row['downstream']}/{row['corpus']}",
                 "downstream": row["downstream"],
-                "metric": metric,
-                "value": row["metrics"].get(metric),
+                "metric": metric_name,
+                "value": row["metrics"].get(metric_name),
                 "seed": row["seed"],
                 "finished_at": row.get("finished_at") or "",
             }
@@ -126,9 +146,15 @@ def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame[[*columns, "downstream_options"]]
 
 
-def leaderboard_table(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def leaderboard_table(
+    rows: list[dict[str, Any]], metric: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(display table of strings, numeric table of means) indexed by system."""
-    frame = results_frame(rows)
+    if metric is not None:
+        metric_spec(metric)  # an unknown name fails before anything is computed
+    frame = results_frame(rows, metric)
+    if frame.empty and metric is not None:
+        raise SpeechbenchError(f"no finished run reported {metric!r}")
     if frame.empty:
         raise SpeechbenchError(
             "no finished runs in the results store; run `speechbench run ...` first"
@@ -142,7 +168,7 @@ def leaderboard_table(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.Data
     systems = sorted(upstream_of)
     columns, means, display = [], {}, {}
     for (task, downstream, metric), group in stats.groupby(["task", "downstream", "metric"]):
-        spec = get_metric(metric)
+        spec = metric_spec(metric)
         column = f"{task} {metric} {'↑' if spec.higher_is_better else '↓'}"
         columns.append(column)
         by_system = group.set_index("system")
@@ -169,10 +195,10 @@ def leaderboard_table(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.Data
     return shown, numeric
 
 
-def render(rows: list[dict[str, Any]], fmt: str) -> str:
+def render(rows: list[dict[str, Any]], fmt: str, metric: str | None = None) -> str:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown leaderboard format {fmt!r}; valid: {', '.join(FORMATS)}")
-    shown, numeric = leaderboard_table(rows)
+    shown, numeric = leaderboard_table(rows, metric)
     if fmt == "md":
         return shown.to_markdown() + "\n"
     if fmt == "csv":

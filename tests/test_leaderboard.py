@@ -128,3 +128,20 @@ def test_runs_from_a_runs_jsonl_and_another_store_merge_by_run_id(tmp_path):
     (tmp_path / "runs.txt").write_text("")
     with pytest.raises(SpeechbenchError, match=r"expected a results \.sqlite or a runs \.jsonl"):
         leaderboard.load_runs(tmp_path / "runs.txt")
+
+
+def test_a_secondary_metric_by_name_with_its_condition_suffix_and_direction():
+    lid = _row("mfcc", "lid", "mini-lid", "cavg", 0.2)
+    lid["metrics"].update(cavg_1s=0.30, lid_accuracy=0.4)
+    other = _row("fbank", "lid", "mini-lid", "cavg", 0.25)
+    other["metrics"].update(cavg_1s=0.28, lid_accuracy=0.5)
+    asr = _row("mfcc", "asr", "mini-en", "cer", 0.4)  # reports no cavg_1s: left out
+    shown, numeric = leaderboard.leaderboard_table([lid, other, asr], metric="cavg_1s")
+    assert list(shown.columns) == ["lid/mini-lid cavg_1s ↓"]  # Cavg's direction
+    assert shown.loc["fbank", "lid/mini-lid cavg_1s ↓"] == "**0.280**"
+    accuracy, _ = leaderboard.leaderboard_table([lid, other], metric="lid_accuracy")
+    assert accuracy.loc["fbank", "lid/mini-lid lid_accuracy ↑"] == "**0.500**"
+    with pytest.raises(SpeechbenchError, match="--metric nope: not a metric"):
+        leaderboard.leaderboard_table([lid], metric="nope")
+    with pytest.raises(SpeechbenchError, match="no finished run reported 'wer'"):
+        leaderboard.leaderboard_table([lid], metric="wer")
