@@ -77,10 +77,12 @@ def changed_options(row: dict[str, Any]) -> list[tuple[str, str, Any]]:
     return changed
 
 
-def system_label(row: dict[str, Any]) -> str:
-    """The upstream name plus its run's changed options, as CLI overrides."""
-    changed = [f"{key}.{option}={_short(value)}" for key, option, value in changed_options(row)]
-    return " ".join([row["upstream"], *changed])
+def system_label(row: dict[str, Any], changed: list[tuple[str, str, Any]] | None = None) -> str:
+    """The upstream name plus its run's changed options (``changed_options``), as CLI
+    overrides."""
+    changed = changed_options(row) if changed is None else changed
+    overrides = [f"{key}.{option}={_short(value)}" for key, option, value in changed]
+    return " ".join([row["upstream"], *overrides])
 
 
 def applicable(
@@ -123,11 +125,12 @@ def results_frame(rows: list[dict[str, Any]], metric: str | None = None) -> pd.D
         if metric is not None and metric not in row["metrics"]:
             continue
         metric_name = metric or row["primary_metric"]
+        changed = changed_options(row)
         records.append(
             {
-                "system": system_label(row),
+                "system": system_label(row, changed),
                 "downstream_options": frozenset(
-                    option for key, option, _ in changed_options(row) if key == "downstream"
+                    option for key, option, _ in changed if key == "downstream"
                 ),
                 "upstream": row["upstream"],
                 "task": f"{row['downstream']}/{row['corpus']}",
