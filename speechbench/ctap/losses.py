@@ -39,9 +39,11 @@ def masked_mel_mse(
 
 
 def kl_with_margin(mu: torch.Tensor, logvar: torch.Tensor, margin: float) -> torch.Tensor:
-    """max(0, KL(q || N(0, I)) - margin), KL summed over latent dims, averaged over the batch."""
-    kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
-    return torch.clamp(kl - margin, min=0.0)
+    """Mean over utterances of max(0, KL(q_i || N(0, I)) - margin), KL summed over latent
+    dims. The margin applies to each utterance: an utterance above it gets a gradient
+    even when the batch mean is below it."""
+    kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(dim=1)
+    return torch.clamp(kl - margin, min=0.0).mean()
 
 
 def duration_loss(

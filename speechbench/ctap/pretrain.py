@@ -37,6 +37,12 @@ from speechbench.ctap.model import CTAP, FRAME_RATE
 from speechbench.errors import ConfigError, CorpusError
 
 CHECKPOINT = "last.pt"
+SOURCES = "train_sources.txt"  # one shared source id per line (speechbench data check-leaks)
+
+
+def training_sources(records: list[Utterance]) -> list[str]:
+    """Every shared source id the pretraining set is made of, sorted."""
+    return sorted({src for r in records for src in r.labels.get("sources", [])})
 
 
 def run_dir(config: PretrainConfig) -> Path:
@@ -53,7 +59,18 @@ def corpus_inventory(corpus: Any) -> list[str]:
 def load_corpora(
     config: PretrainConfig,
 ) -> tuple[list[Utterance], list[Utterance], dict, list[str], dict]:
-    """(train records, eval records, record id -> corpus root, inventory, name -> version)."""
+    """(train records, eval records, record id -> corpus root, inventory, name -> version).
+
+    Pretraining reads only train-split records, and only of corpora whose records name
+    their shared sources (``labels["sources"]``, speechbench.corpora.splits), so it never
+    sees a recording or text that any corpus tests on."""
+    if config.train_split != "train":
+        raise ConfigError(
+            f"train_split={config.train_split!r}: pretraining reads only the train split "
+            "(every other split holds sources that some corpus evaluates on)"
+        )
+    if config.eval_split == "train":
+        raise ConfigError("eval_split=train: evaluate on held-out speech (dev or test)")
     train: list[Utterance] = []
     evaluation: list[Utterance] = []
     roots: dict[str, Path] = {}
@@ -70,6 +87,12 @@ def load_corpora(
             record.id = f"{name}/{record.id}"
             roots[record.id] = corpus.root
             if record.split == config.train_split:
+                if "sources" not in record.labels:
+                    raise CorpusError(
+                        f"corpus {name} {corpus.version}: record {record.id} names no "
+                        'labels["sources"]; its split predates the shared leak-free split. '
+                        f"Rebuild it: speechbench data prepare {name} --force"
+                    )
                 train.append(record)
             elif record.split == config.eval_split:
                 evaluation.append(record)
@@ -157,6 +180,32 @@ def build_model(config: PretrainConfig, vocab: PhoneVocabulary, train: list[Exam
     return model
 
 
+NO_DECAY_MODULES = (torch.nn.LayerNorm, torch.nn.BatchNorm1d, torch.nn.Embedding)
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on weight matrices and conv kernels only; the learned
+    temperature ``logit_scale``, every norm's scale and shift, embeddings and biases get
+    none (decaying logit_scale pulls the temperature towards 1, decaying norm scales
+    shrinks the features)."""
+    no_decay: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, NO_DECAY_MODULES):
+            no_decay.update(id(p) for p in module.parameters(recurse=False))
+    decay, rest = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if id(param) in no_decay or name == "logit_scale" or name.endswith("bias"):
+            rest.append(param)
+        else:
+            decay.append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+
+
 def pretrain(config: PretrainConfig) -> dict[str, Any]:
     """Train (or resume) CTAP as configured; returns the run summary."""
     torch.set_num_threads(max(1, config.train.threads))
@@ -189,7 +238,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     torch.manual_seed(config.seed)
     model = build_model(config, vocab, train_examples)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
+        parameter_groups(model, config.train.weight_decay), lr=config.train.lr
     )
     step, elapsed = 0, 0.0
     history: list[dict[str, float]] = []
@@ -218,6 +267,9 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         "torch": torch.__version__,
     }
     atomic.write_json(out / "config.json", summary_base)
+    train_sources = training_sources(train_records)
+    atomic.write_text(out / SOURCES, "".join(f"{src}\n" for src in train_sources))
+    summary_base["train_sources"] = len(train_sources)
 
     def state() -> dict[str, Any]:
         return {
@@ -339,6 +391,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     atomic.write_json(out / "summary.json", final["summary"])
     if config.export_dir:
         export_checkpoint(final, Path(config.export_dir))
+        atomic.write_text(Path(config.export_dir) / f"ctap.{SOURCES}", (out / SOURCES).read_text())
     return final["summary"]
 
 
