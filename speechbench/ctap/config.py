@@ -80,6 +80,9 @@ class TrainConfig:
     eval_every: int = 250
     eval_utterances: int = 64
     threads: int = 2
+    # the clock max_minutes counts: "wall" (elapsed) or "cpu" (process CPU time, the fair
+    # budget on a shared, loaded machine; with threads=1 it is one core's minutes)
+    clock: str = "wall"
 
 
 @dataclass
