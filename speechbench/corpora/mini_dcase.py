@@ -170,7 +170,7 @@ class MiniDcase(Corpus):
         for source in sources:
             by_label[source.label].append(source)
         staged: dict[str, list[StagedEvent]] = {pool: [] for pool in POOLS}
-        shared = shared_sound_splits([s for s in sources if s.label != "speech"])
+        shared = shared_sound_splits()
         for label, members in sorted(by_label.items()):
             pools = {s.key: self.pool_of(s, shared) for s in members}
             for source in members:

@@ -255,7 +255,7 @@ class MiniMos(Corpus):
         """Source ids a real noise kind draws from in ``split`` ([] for synthetic noise)."""
         if kind == "babble":
             return [p.source_id for p in babble[split]]
-        shared = shared_sound_splits(events)
+        shared = shared_sound_splits()
         labels = ("music",) if kind == "music" else EVENT_SETS.get(kind, ())
         return sorted(
             sound_id(s) for s in events if s.label in labels and shared[sound_id(s)] == split
