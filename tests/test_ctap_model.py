@@ -311,3 +311,25 @@ def test_weight_decay_skips_logit_scale_norms_biases_and_embeddings():
     assert "speech.layers.0.self_attn.in_proj_weight" in decayed
     assert "speech.conv1.weight" in decayed
     assert len(decayed) + len(no_decay) == len(names)
+
+
+def test_phoneme_decoder_ablation_has_two_ce_losses_from_s_and_p():
+    config = tiny_config(phoneme_decoder=True, phone_decoder_layers=2)
+    model, batch = make_batch(config)
+    out = model(**batch)
+    assert out.phone_logits.shape == out.phone_logits_p.shape
+    assert out.phone_logits.shape[-1] == config.n_phones
+    assert len(model.phone_decoder.layers) == 2
+    terms = ctap_losses(out, config, model.logit_scale, **batch)
+    assert {"phone_ce", "phone_ce_p"} <= set(terms)
+    terms["total"].backward()
+    assert model.phonemes.embed.weight.grad.abs().sum() > 0  # CE on P reaches the phonemes
+
+
+def test_embed_mse_can_replace_the_contrastive_loss():
+    config = tiny_config(contrastive_weight=0.0, embed_mse_weight=1.0)
+    model, batch = make_batch(config)
+    terms = ctap_losses(model(**batch), config, model.logit_scale, **batch)
+    terms["total"].backward()
+    assert model.logit_scale.grad is None or model.logit_scale.grad == 0
+    assert "embed_mse" in terms

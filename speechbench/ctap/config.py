@@ -50,9 +50,13 @@ class ModelConfig:
     decoder_dim: int = 128
     decoder_layers: int = 1
     decoder_conv_layers: int = 2
-    # ablations of the paper's Table 1
-    embed_mse_weight: float = 0.0  # "+ MSE": MSE between S and P
-    phoneme_decoder: bool = False  # "+ phoneme decoder": frame-level CE from S
+    # ablations of the paper's Table 1 (docs/ctap.md): use_decoder=false ("w/o decoder"),
+    # embed_mse_weight > 0 ("L_mse(embed)": MSE between S and P; with
+    # contrastive_weight=0 it replaces the contrastive loss), phoneme_decoder=true
+    # ("+ phoneme decoder": transformer layers on S and on P, a frame-level CE on each)
+    embed_mse_weight: float = 0.0
+    phoneme_decoder: bool = False
+    phone_decoder_layers: int = 1  # the paper's phoneme decoder has 6
     # loss weights
     mse_weight: float = 1.0
     kl_weight: float = 1.0

@@ -345,6 +345,29 @@ class MelDecoder(nn.Module):
         return mel.reshape(b, t * SPEECH_STRIDE, self.n_mels).transpose(1, 2)
 
 
+class PhoneDecoder(nn.Module):
+    """Table 1's "+ phoneme decoder": transformer layers over the joint embeddings (S or
+    P) -> frame-level phone logits. The paper uses 6 layers; ``phone_decoder_layers``
+    (default 1) scales it down like the rest of this model."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.decoder_dim
+        self.inp = nn.Linear(config.joint_dim, d)
+        self.layers = transformer(
+            d, config.phone_decoder_layers, config.heads, config.ff_dim, config.dropout
+        )
+        self.out = nn.Linear(d, config.n_phones)
+
+    def forward(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.inp(z)
+        x = x + sinusoidal_positions(x.shape[1], x.shape[2]).to(x)
+        pad = ~lengths_mask(lengths, x.shape[1])
+        for layer in self.layers:
+            x = layer(x, src_key_padding_mask=pad)
+        return self.out(x)
+
+
 @dataclass
 class CTAPOutput:
     """Everything the losses need from one forward pass."""
@@ -357,7 +380,8 @@ class CTAPOutput:
     logvar: torch.Tensor | None = None
     mel_from_s: torch.Tensor | None = None  # B x n_mels x 2T
     mel_from_p: torch.Tensor | None = None
-    phone_logits: torch.Tensor | None = None  # B x T x n_phones
+    phone_logits: torch.Tensor | None = None  # B x T x n_phones, decoded from S
+    phone_logits_p: torch.Tensor | None = None  # B x T x n_phones, decoded from P
 
 
 class CTAP(nn.Module):
@@ -376,7 +400,7 @@ class CTAP(nn.Module):
             self.prompt = PromptEncoder(config)
             self.decoder = MelDecoder(config)
         if config.phoneme_decoder:
-            self.phone_head = nn.Linear(config.joint_dim, config.n_phones)
+            self.phone_decoder = PhoneDecoder(config)
 
     def encode_speech(
         self, mel: torch.Tensor, mel_lengths: torch.Tensor
@@ -428,5 +452,6 @@ class CTAP(nn.Module):
             out.mel_from_s = self.decoder(s, latent, lengths)
             out.mel_from_p = self.decoder(p, latent, lengths)
         if self.config.phoneme_decoder:
-            out.phone_logits = self.phone_head(s)
+            out.phone_logits = self.phone_decoder(s, lengths)
+            out.phone_logits_p = self.phone_decoder(p, lengths)
         return out

@@ -257,7 +257,8 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     evals: list[dict[str, float]] = []
     rng = random.Random(config.seed)
     if resume_state is not None:
-        if resume_state["model_config"] != asdict(config.model):
+        # a key added since the checkpoint was written takes its default
+        if asdict(model_config_from_dict(resume_state["model_config"])) != asdict(config.model):
             raise ConfigError(
                 f"{ckpt_path} was trained with a different model config; use another "
                 "out_dir=... or resume=false to start over"
