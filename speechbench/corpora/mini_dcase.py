@@ -149,16 +149,17 @@ class MiniDcase(Corpus):
                         LICENSES[p.language], "Digium/Sangoma Asterisk prompts")
             for _, p in candidates[: self.SPEECH_EVENT_PROMPTS]
         ]  # fmt: skip
+        self.speech_splits = {p.source_id: prompt_split(p) for _, p in candidates}
         rest = [p for _, p in candidates[self.SPEECH_EVENT_PROMPTS :]]
         n = self.BABBLE_PROMPTS_PER_POOL
         babble = {pool: [p for p in rest if prompt_split(p) == pool][:n] for pool in POOLS}
         return speech, babble
 
-    @staticmethod
-    def pool_of(source: SoundSource, shared: dict[str, str]) -> str:
-        """The shared split of an event source: speech by recording, sounds by class."""
+    def pool_of(self, source: SoundSource, shared: dict[str, str]) -> str:
+        """The shared split of an event source: speech by recording (the prompt's shared
+        split, held-out speakers included), sounds by class."""
         if source.label == "speech":
-            return shared.get(source.key) or "train"
+            return self.speech_splits[source.key]
         return shared[sound_id(source)]
 
     def _stage_events(
