@@ -333,3 +333,22 @@ def test_embed_mse_can_replace_the_contrastive_loss():
     terms["total"].backward()
     assert model.logit_scale.grad is None or model.logit_scale.grad == 0
     assert "embed_mse" in terms
+
+
+def test_within_phone_positions_restart_at_every_phone():
+    from speechbench.ctap.model import sinusoidal_positions, within_phone_positions
+
+    durations, lengths = torch.tensor([[2, 3, 0], [1, 1, 1]]), torch.tensor([2, 3])
+    table = within_phone_positions(durations, lengths, torch.Size([2, 5, 8]))
+    reference = sinusoidal_positions(3, 8)
+    for t, k in enumerate([0, 1, 0, 1, 2]):
+        assert torch.allclose(table[0, t], reference[k])
+    assert torch.allclose(table[1, 2], reference[0])
+    torch.manual_seed(0)
+    model = CTAP(tiny_config(phone_positions="within_phone")).eval()
+    p, _, _ = model.encode_phonemes(
+        torch.tensor([[3, 4]]), torch.tensor([2]), torch.tensor([[6, 2]])
+    )
+    assert not torch.allclose(p[0, 1], p[0, 2])  # frames of one phone still differ
+    with pytest.raises(ValueError, match="phone_positions"):
+        CTAP(tiny_config(phone_positions="relative"))

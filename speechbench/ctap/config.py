@@ -34,6 +34,9 @@ class ModelConfig:
     # frame rate ("frame", the paper's Eq. 1); "token": conv + transformer on tokens, then
     # expansion (the first shipped checkpoint; every frame of a phone identical)
     phone_encoder: str = "frame"
+    # frame positions of the phoneme encoder: "absolute" (the paper; shipped) or
+    # "within_phone" (index inside the phone: no utterance-wide clock, see docs/ctap.md)
+    phone_positions: str = "absolute"
     phone_layers: int = 3
     phone_kernel: int = 5
     duration_layers: int = 1  # transformer layers of the token path (phone_encoder=frame)

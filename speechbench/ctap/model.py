@@ -178,6 +178,24 @@ class DurationPredictor(nn.Module):
         return frames * lengths_mask(phone_lengths, frames.shape[1])
 
 
+def within_phone_positions(
+    durations: torch.Tensor, phone_lengths: torch.Tensor, shape: torch.Size
+) -> torch.Tensor:
+    """B x T x C sinusoidal table of each frame's index *within its phone* (0, 1, ...):
+    frames of a phone differ, but there is no utterance-wide clock to match on."""
+    batch, frames, dim = shape
+    durations = durations.long().clamp(min=0) * lengths_mask(phone_lengths, durations.shape[1])
+    index = torch.zeros(batch, frames, dtype=torch.long)
+    for i in range(batch):
+        d = durations[i][durations[i] > 0]
+        if d.numel():
+            starts = torch.repeat_interleave(torch.cumsum(d, 0) - d, d)
+            k = torch.arange(int(d.sum())) - starts
+            index[i, : k.numel()] = k
+    table = sinusoidal_positions(int(index.max()) + 1, dim)
+    return table[index]
+
+
 class PhonemeEncoder(nn.Module):
     """Phoneme ids -> P (B x T x joint_dim), the paper's Eq. 1 order by default.
 
@@ -203,6 +221,12 @@ class PhonemeEncoder(nn.Module):
                 f"model.phone_encoder must be 'frame' or 'token', not {config.phone_encoder!r}"
             )
         self.order = config.phone_encoder
+        if config.phone_positions not in ("absolute", "within_phone"):
+            raise ValueError(
+                "model.phone_positions must be 'absolute' or 'within_phone', "
+                f"not {config.phone_positions!r}"
+            )
+        self.positions = config.phone_positions
         self.embed = nn.Embedding(config.n_phones, config.d_model, padding_idx=0)
         k = config.phone_kernel
         self.conv = nn.Conv1d(config.d_model, config.d_model, k, padding=k // 2)
@@ -221,11 +245,19 @@ class PhonemeEncoder(nn.Module):
             self.token_norm = nn.LayerNorm(config.d_model)
 
     def _stack(
-        self, x: torch.Tensor, lengths: torch.Tensor, conv: nn.Conv1d, layers: nn.ModuleList
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor,
+        conv: nn.Conv1d,
+        layers: nn.ModuleList,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """positions -> conv + ReLU -> transformer layers, padding kept at zero."""
+        """positions (absolute, or the B x T table given) -> conv + ReLU -> transformer
+        layers, padding kept at zero."""
         keep = lengths_mask(lengths, x.shape[1])
-        x = (x + sinusoidal_positions(x.shape[1], x.shape[2]).to(x)) * keep[:, :, None]
+        if positions is None:
+            positions = sinusoidal_positions(x.shape[1], x.shape[2])[None]
+        x = (x + positions.to(x)) * keep[:, :, None]
         x = F.relu(conv(x.transpose(1, 2))).transpose(1, 2)
         for layer in layers:
             x = layer(x, src_key_padding_mask=~keep)
@@ -259,7 +291,10 @@ class PhonemeEncoder(nn.Module):
             expanded, lengths = length_regulate(tokens, durations, phone_lengths)
             return self.joint(expanded), lengths
         expanded, lengths = length_regulate(self.embed(phones), durations, phone_lengths)
-        x = self.norm(self._stack(expanded, lengths, self.conv, self.layers))
+        positions = None
+        if self.positions == "within_phone":
+            positions = within_phone_positions(durations, phone_lengths, expanded.shape)
+        x = self.norm(self._stack(expanded, lengths, self.conv, self.layers, positions))
         return self.joint(x), lengths
 
     def joint(self, frames: torch.Tensor) -> torch.Tensor:
