@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from speechbench.downstreams.base import UpstreamInfo
 
 from speechbench.corpora.base import Corpus, Utterance
 from speechbench.dataset import CorpusData, DictFeatures, TaskData
-from speechbench.downstreams.base import UpstreamInfo
 
 
 class MemoryCorpus(Corpus):

@@ -13,19 +13,19 @@ import torch
 from scipy.stats import multivariate_normal
 from sklearn.metrics import roc_curve
 from speechbench.downstreams.backends import Backend, TwoCovariancePLDA
+from speechbench.downstreams.base import check_inputs
 from speechbench.downstreams.gmm_ubm import GmmUbmOptions, GmmUbmVerification, map_adapt_means
 from speechbench.downstreams.lid import LanguageID, LIDOptions, detection_llrs
 from speechbench.downstreams.sv import SpeakerVerification, SVOptions
 from speechbench.downstreams.trials import read_trial_file, trials_for
 from speechbench.metrics.lid import cavg, lid_accuracy
+from task_fakes import task_data, upstream_info
 
+from speechbench.artefacts import EvalContext, Sink
 from speechbench.corpora.base import Utterance
 from speechbench.corpora.mini_sv import make_trials
 from speechbench.errors import ConfigError, CorpusError
-from speechbench.artefacts import EvalContext, Sink
-from speechbench.downstreams.base import check_inputs
 from speechbench.fitting import evaluate_split, fit_task
-from task_fakes import task_data, upstream_info
 
 DIM, SUB = 8, 3  # feature dims; dims carrying identity
 
