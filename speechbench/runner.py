@@ -186,9 +186,11 @@ def _execute(
         )
     features, hits = {}, {}
     for split, recs in splits.items():
-        features[split], hits[split] = cache.cached_features(
+        feature_set, hits[split] = cache.cached_features(
             upstream, config.upstream_options, corpus, split, recs, settings.extract_batch_seconds
         )
+        # whole split in RAM, as before, until training reads FeatureSets batch by batch
+        features[split] = cache.load_all(feature_set)
     timings["extract_s"] = round(time.perf_counter() - t0, 2)
     timings["cache_hits"] = sum(hits.values())
     log.info("features ready in %.1fs (cache hits: %s)", timings["extract_s"], hits)
