@@ -197,7 +197,7 @@ class IVector(Upstream):
         return self.total_variability is not None
 
     def cache_key(self, records: list) -> str:
-        ids = sorted(f"{r.id}:{r.sha1 or ''}" for r in records)
+        ids = sorted(f"{r.id}:{r.sha1.get('main', '')}" for r in records)
         data_hash = hashlib.sha256("\n".join(ids).encode()).hexdigest()
         options = json.dumps(asdict(self.options), sort_keys=True)
         payload = f"{options}|{self.code_fingerprint()}|{data_hash}"
