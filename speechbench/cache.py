@@ -40,7 +40,6 @@ the same clear error warm as cold.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import mmap
@@ -100,30 +99,24 @@ def stored_dtype(upstream: Upstream) -> str:
 
 
 def record_sha1(record: Utterance, stream: str = "main") -> str | None:
-    """The manifest's sha1 of one stream of a record (``sha1`` is a str in old manifests,
-    meaning the main stream, or a dict stream -> sha1)."""
+    """The manifest's sha1 of one stream of a record (``sha1`` is a dict stream -> sha1;
+    a plain str, as in records made before streams, is the main stream's)."""
     sha1 = record.sha1
     if isinstance(sha1, dict):
         return sha1.get(stream)
     return sha1 if stream == "main" else None
 
 
-def _accepts_stream(corpus: Corpus) -> bool:
-    try:
-        return len(inspect.signature(corpus.audio_path).parameters) >= 2
-    except (TypeError, ValueError):
-        return False
-
-
 def audio_path(corpus: Corpus, record: Utterance, stream: str = "main") -> Path:
-    """``corpus.audio_path(record, stream)``; corpora without streams only have "main"."""
-    if _accepts_stream(corpus):
-        return Path(corpus.audio_path(record, stream))
-    if stream != "main":
+    """Path of one stream of a record; a stream with several channels cannot be cached:
+    upstreams take mono audio (a task reads such a stream as a waveform instead)."""
+    channels = getattr(corpus, "streams", {}).get(stream, 1)
+    if channels != 1:
         raise SpeechbenchError(
-            f"corpus {corpus.name} has no audio stream {stream!r} (it only has 'main')"
+            f"corpus {corpus.name}: stream {stream!r} has {channels} channels; upstream "
+            "features are extracted from mono streams only (read it as a waveform input)"
         )
-    return Path(corpus.audio_path(record))
+    return Path(corpus.audio_path(record, stream))
 
 
 def _expected_duration(record: Utterance, stream: str) -> float | None:

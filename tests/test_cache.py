@@ -13,7 +13,7 @@ from speechbench.upstreams.spectral import MFCC, Fbank, FbankOptions, MFCCOption
 from speechbench import audio, cache
 from speechbench.corpora.base import read_manifest, sha1_of, write_manifest
 from speechbench.corpora.tiny_synth import TinySynth
-from speechbench.errors import AudioError
+from speechbench.errors import AudioError, SpeechbenchError
 
 
 def _split(corpus, name="dev"):
@@ -132,13 +132,13 @@ def test_any_change_of_key_parts_misses(sb_home):
     )
     assert key_old != key_new
     # content hash and stream are part of the key; a str sha1 is the main stream's
-    changed = [replace(records[0], sha1="0" * 40), *records[1:]]
-    as_dict = [replace(r, sha1={"main": r.sha1}) for r in records]
+    changed = [replace(records[0], sha1={"main": "0" * 40}), *records[1:]]
+    as_str = [replace(r, sha1=r.sha1["main"]) for r in records]  # records made before streams
     key = lambda recs, **kw: cache.cache_key(  # noqa: E731
         cache.cache_key_parts(Fbank(), FbankOptions(), corpus, "dev", recs, **kw)
     )
     assert key(changed) != key_old
-    assert key(as_dict) == key_old
+    assert key(as_str) == key_old
     assert key(records, stream="main") == key_old
 
 
@@ -308,3 +308,37 @@ def test_concurrent_extractions_share_one_entry(sb_home):
     assert results[0][1] == results[1][1]
     assert len(cache.list_entries()) == 1
     assert not list(cache.features_root().rglob("*.tmp"))
+
+
+class TwoStreams(TinySynth):
+    name = "tiny-two-streams"
+    streams = {"main": 1, "enroll": 1}
+
+    def build(self, root):
+        records, attribution = super().build(root)
+        for i, record in enumerate(records):  # enroll: the next record's audio
+            record.streams = {"enroll": records[(i + 1) % len(records)].path}
+        return records, attribution
+
+
+def test_streams_are_cached_separately(sb_home):
+    corpus = TwoStreams()
+    records = _split(corpus)
+    main, _ = cache.cached_features(Fbank(), FbankOptions(), corpus, "dev", records, 60)
+    enroll, hit = cache.cached_features(
+        Fbank(), FbankOptions(), corpus, "dev", records, 60, stream="enroll"
+    )
+    assert not hit and enroll.key != main.key
+    for record in records[:-1]:  # record i's enroll stream is the main audio of record i+1
+        following = records[records.index(record) + 1]
+        assert torch.equal(enroll.get(record.id), main.get(following.id))
+    assert cache.cached_features(
+        Fbank(), FbankOptions(), corpus, "dev", records, 60, stream="enroll"
+    )[1]
+    assert {e["stream"] for e in cache.list_entries()} == {"main", "enroll"}
+
+    class Stereo(TwoStreams):
+        streams = {"main": 1, "enroll": 2}
+
+    with pytest.raises(SpeechbenchError, match="2 channels"):
+        cache.cached_features(Fbank(), FbankOptions(), Stereo(), "dev", records, 60, "enroll")
