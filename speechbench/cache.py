@@ -298,6 +298,21 @@ class FeatureSet:
         """Like :meth:`get` but in the stored dtype (half the memory for float16 entries)."""
         return torch.from_numpy(self._read(self._index_of(id_), layers, self._np_dtype))
 
+    def batch(
+        self, ids: Sequence[str], layers: Sequence[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero-padded ``B x L' x T x D`` float32 batch of ``ids`` plus their frame counts,
+        read straight into the batch tensor (no per-item copies: peak RAM is one batch).
+        Same result as ``batching.pad([get(i, layers) for i in ids], time_dim=1)``."""
+        rows = [self._index_of(i) for i in ids]
+        lengths = torch.tensor([int(self._frames[r]) for r in rows], dtype=torch.long)
+        chosen = self._layers(layers)
+        longest = int(lengths.max()) if len(rows) else 0
+        out = np.zeros((len(rows), len(chosen), longest, self.dim), np.float32)
+        for i, row in enumerate(rows):
+            self._read(row, chosen, np.float32, out[i, :, : int(lengths[i])])
+        return torch.from_numpy(out), lengths
+
     def verify(self, rows: Sequence[int] | None = None) -> None:
         """Check the CRC of every (or the given rows') block; raise CorruptCacheError."""
         for row in range(len(self.ids)) if rows is None else rows:
@@ -334,13 +349,21 @@ class FeatureSet:
             out.append(int(layer) % self.num_layers)
         return out
 
-    def _read(self, row: int, layers: Sequence[int] | None, dtype: Any) -> np.ndarray:
-        """Copy the selected layer blocks of ``row`` (``dtype`` None: check only)."""
+    def _read(
+        self,
+        row: int,
+        layers: Sequence[int] | None,
+        dtype: Any,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray | None:
+        """Copy the selected layer blocks of ``row`` into ``out`` (a new ``L' x T x D``
+        array of ``dtype`` if not given; ``dtype`` None and no ``out``: check only)."""
         chosen = self._layers(layers)
         frames = int(self._frames[row])
         block = frames * self.dim  # elements per layer
         item_size = self._np_dtype.itemsize
-        out = None if dtype is None else np.empty((len(chosen), frames, self.dim), dtype)
+        if out is None and dtype is not None:
+            out = np.empty((len(chosen), frames, self.dim), dtype)
         if block == 0:
             return out
         mapping = self._mapping()
@@ -556,6 +579,8 @@ def _build(
     atomic.write_json(files["meta"], meta)  # completion record: last
     features = FeatureSet(files["data"], index, key)
     features._verified[:] = True  # just computed from the same bytes
+    if features.nbytes:
+        features._mapping()  # map now: the file this index was written for
     return features
 
 

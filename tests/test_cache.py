@@ -10,7 +10,7 @@ import torch
 from speechbench.upstreams.base import Upstream
 from speechbench.upstreams.spectral import MFCC, Fbank, FbankOptions, MFCCOptions
 
-from speechbench import audio, cache
+from speechbench import audio, batching, cache
 from speechbench.corpora.base import read_manifest, sha1_of, write_manifest
 from speechbench.corpora.tiny_synth import TinySynth
 from speechbench.errors import AudioError, SpeechbenchError
@@ -89,6 +89,11 @@ def test_round_trip_equals_direct_extraction_and_layers_select(sb_home):
         assert torch.equal(features.get(record.id, layers=[-1]), features.get(record.id)[2:])
     with pytest.raises(IndexError):
         features.get(records[0].id, layers=[3])
+    ids = [r.id for r in records[:5]]
+    for layers in (None, [1]):
+        batch, lengths = features.batch(ids, layers)
+        expected = batching.pad([features.get(i, layers) for i in ids], time_dim=1)
+        assert torch.equal(batch, expected[0]) and torch.equal(lengths, expected[1])
     # a pickled set (e.g. sent to a data-loader worker) reopens its mapping
     clone = pickle.loads(pickle.dumps(features))
     assert torch.equal(clone.get(records[1].id), features.get(records[1].id))
