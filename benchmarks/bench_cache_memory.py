@@ -11,10 +11,10 @@ number a run stores as ``peak_memory_mb``) and the peak of anonymous memory alon
 
 - ``v2-extract``: cold ``cache.cached_features`` for train, dev and test;
 - ``v2-read``: warm open of the three splits, then every item read batch by batch
-  (``batching.length_buckets`` over frame counts with the downstream defaults,
+  (``batching.length_groups`` over frame counts with the downstream defaults,
   16 items / 20000 frames, ``FeatureSet.batch``: float32, straight into the padded
   batch), and the same with a single layer selected (``layers=[k]``);
-- ``v2-read-get``: the same through ``FeatureSet.get`` per item + ``batching.pad``
+- ``v2-read-get``: the same through ``FeatureSet.get`` per item + ``batching.pad_frames``
   (one batch of per-item copies plus the padded batch);
 - ``v2-read-no-release``: ``v2-read`` without dropping read pages from the mapping
   (``madvise(MADV_DONTNEED)``): file-backed RSS then grows to the entry's size;
@@ -137,14 +137,12 @@ def _records(corpus, fraction: float):
 def _v1_extract(upstream, corpus, records, max_batch_seconds):
     """The v1 cache's extract(): the whole split as one dict of L x T x D tensors."""
     from speechbench import audio
-    from speechbench.batching import length_buckets
+    from speechbench.batching import length_groups
 
     half = upstream.num_layers * upstream.dim > 1024
     out = {}
     with torch.no_grad():
-        groups = length_buckets(
-            [r.duration for r in records], max_items=64, max_padded=max_batch_seconds
-        )
+        groups = length_groups([r.duration for r in records], max_batch_seconds, 64)
         for group in groups:
             batch = [records[i] for i in group]
             wavs = [
@@ -202,15 +200,13 @@ def run_phase(phase: str, args: argparse.Namespace) -> dict:
                 read = largest = 0
                 for features in sets:
                     ids = features.ids
-                    groups = batching.length_buckets(
-                        [features.frames(i) for i in ids],
-                        max_items=args.batch_size,
-                        max_padded=args.batch_frames,
+                    groups = batching.length_groups(
+                        [features.frames(i) for i in ids], args.batch_frames, args.batch_size
                     )
                     for group in groups:
                         if read_mode == "get":  # one copy per item, then the padded batch
-                            batch, _ = batching.pad(
-                                [features.get(ids[i], layers) for i in group], time_dim=1
+                            batch, _ = batching.pad_frames(
+                                [features.get(ids[i], layers) for i in group]
                             )
                         else:  # read straight into the padded batch
                             batch, _ = features.batch([ids[i] for i in group], layers)

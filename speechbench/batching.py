@@ -1,15 +1,11 @@
-"""The one length-bucketing and the one padding helper (pure functions).
+"""The one length-bucketing rule and the one padding helper.
 
-Every batched loop in speechbench (feature extraction, model upstreams, head training)
-groups items of similar length so padding, and so memory, stays bounded by a budget:
-
-- :func:`length_buckets` turns lengths (seconds, samples or frames: any unit) into
-  groups of indices, sorted by length, each with at most ``max_items`` items and a
-  padded size ``len(group) * longest`` of at most ``max_padded``. An item longer than
-  the budget gets a group of its own (it cannot be split here). With ``rng`` the
-  groups, not the items inside them, are shuffled, so each batch stays length-sorted.
-- :func:`pad` stacks tensors that differ in one (time) dimension into one zero-padded
-  batch tensor plus their lengths.
+Feature extraction, model upstreams and head training all batch items of similar
+length so that padding (and so memory) stays bounded: sort by length, then close a
+group when one more item would exceed ``max_items`` or make the padded size
+``items x longest`` exceed ``max_units`` (samples, frames or seconds: whatever the
+lengths count). Written here because it is a few lines and every caller needs the same
+guarantee; torch's samplers do not bound padded size.
 """
 
 from __future__ import annotations
@@ -20,38 +16,28 @@ from collections.abc import Sequence
 import torch
 
 
-def length_buckets(
+def length_groups(
     lengths: Sequence[float],
-    *,
+    max_units: float,
     max_items: int | None = None,
-    max_padded: float | None = None,
-    equal_lengths: bool = False,
     rng: random.Random | None = None,
+    same_length: bool = False,
 ) -> list[list[int]]:
-    """Group indices of ``lengths`` into length-sorted batches under a padding budget.
+    """Indices grouped by ascending length so each group's padded size fits ``max_units``.
 
-    ``max_items``: at most this many items per group (None: no limit).
-    ``max_padded``: ``len(group) * max(length in group)`` stays at or under this
-    (None: no limit); a single item over the budget still forms its own group.
-    ``equal_lengths``: only items of identical length share a group (for models whose
-    output would otherwise depend on the padding, e.g. a GroupNorm over time).
-    ``rng``: shuffle the order of the groups (``rng.shuffle``) for training.
-
-    The sort is stable, so equal lengths keep their input order: the result depends
-    only on the lengths and the budget.
+    An item longer than ``max_units`` gets a group of its own. ``same_length`` groups only
+    equal lengths (for models whose output depends on padding). ``rng`` shuffles the
+    order of whole groups (training), never the items inside one.
     """
-    if max_items is not None and max_items < 1:
-        raise ValueError(f"max_items must be at least 1, got {max_items}")
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     groups: list[list[int]] = []
     current: list[int] = []
     for index in order:
-        longest = lengths[index]  # ascending order: the newest item is the longest
-        if current and (
-            (equal_lengths and lengths[current[-1]] != longest)
-            or (max_items is not None and len(current) >= max_items)
-            or (max_padded is not None and (len(current) + 1) * longest > max_padded)
-        ):
+        longest = lengths[index]  # ascending: the newest item is the longest
+        full = max_items is not None and len(current) >= max_items
+        too_big = (len(current) + 1) * longest > max_units
+        other_length = same_length and bool(current) and lengths[current[-1]] != longest
+        if current and (full or too_big or other_length):
             groups.append(current)
             current = []
         current.append(index)
@@ -62,22 +48,26 @@ def length_buckets(
     return groups
 
 
-def pad(
-    tensors: Sequence[torch.Tensor], time_dim: int = 0, value: float = 0.0
+def pad_stack(
+    items: Sequence[torch.Tensor], value: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack tensors that differ only along ``time_dim`` into ``B x ...`` plus lengths.
+    """Stack tensors ``... x T_i`` padded along their LAST axis: ``B x ... x T`` + lengths.
 
-    ``pad([T_i x D])`` gives ``B x T x D``; ``pad([L x T_i x D], time_dim=1)`` gives
-    ``B x L x T x D``; ``pad([1-D waveforms])`` gives ``B x T``. The padded positions
-    hold ``value``; the result has the first tensor's dtype and device.
+    Every item has the same leading shape (channels, layers x dims are moved by the
+    caller); the padding value fills the tail of shorter items.
     """
-    if not tensors:
-        raise ValueError("pad() needs at least one tensor")
-    first = tensors[0]
-    lengths = torch.tensor([t.shape[time_dim] for t in tensors], dtype=torch.long)
-    shape = list(first.shape)
-    shape[time_dim] = int(lengths.max())
-    out = first.new_full((len(tensors), *shape), value)
-    for i, tensor in enumerate(tensors):
-        out[i].narrow(time_dim, 0, tensor.shape[time_dim]).copy_(tensor)
+    if not items:
+        raise ValueError("pad_stack needs at least one tensor")
+    lengths = torch.tensor([int(t.shape[-1]) for t in items], dtype=torch.long)
+    out = torch.full(
+        (len(items), *items[0].shape[:-1], int(lengths.max())), value, dtype=items[0].dtype
+    )
+    for i, item in enumerate(items):
+        out[i, ..., : item.shape[-1]] = item
     return out, lengths
+
+
+def pad_frames(items: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``... x T_i x D`` tensors (time second to last) into ``B x ... x T x D``."""
+    padded, lengths = pad_stack([t.transpose(-1, -2) for t in items])
+    return padded.transpose(-1, -2), lengths

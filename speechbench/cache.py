@@ -59,7 +59,7 @@ from tqdm import tqdm
 
 import speechbench
 from speechbench import atomic, audio, paths
-from speechbench.batching import length_buckets, pad
+from speechbench.batching import length_groups, pad_stack
 from speechbench.corpora.base import Corpus, Utterance
 from speechbench.errors import AudioError, SpeechbenchError
 from speechbench.upstreams.base import Upstream
@@ -303,7 +303,7 @@ class FeatureSet:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero-padded ``B x L' x T x D`` float32 batch of ``ids`` plus their frame counts,
         read straight into the batch tensor (no per-item copies: peak RAM is one batch).
-        Same result as ``batching.pad([get(i, layers) for i in ids], time_dim=1)``."""
+        Same result as ``batching.pad_frames([get(i, layers) for i in ids])``."""
         rows = [self._index_of(i) for i in ids]
         lengths = torch.tensor([int(self._frames[r]) for r in rows], dtype=torch.long)
         chosen = self._layers(layers)
@@ -479,9 +479,7 @@ def length_batches(
     records: list[Utterance], max_seconds: float, max_items: int = MAX_ITEMS_PER_EXTRACT_BATCH
 ) -> list[list[Utterance]]:
     """Group records of similar duration so padding (and memory) stays bounded."""
-    groups = length_buckets(
-        [r.duration for r in records], max_items=max_items, max_padded=max_seconds
-    )
+    groups = length_groups([r.duration for r in records], max_seconds, max_items)
     return [[records[i] for i in group] for group in groups]
 
 
@@ -511,7 +509,7 @@ def extract_to(
                 wavs.append(wav)
                 st = audio_path(corpus, r, stream).stat()
                 sources[r.id] = [st.st_size, st.st_mtime_ns, seconds]
-            padded, lengths = pad(wavs)
+            padded, lengths = pad_stack(wavs)
             hidden, frame_lengths = upstream(padded, lengths)
             if len(hidden) != upstream.num_layers or hidden[0].shape[-1] != upstream.dim:
                 raise SpeechbenchError(

@@ -50,15 +50,27 @@ def option(
     return dataclasses.field(default=default, metadata={META_KEY: meta})
 
 
-def field_meta(field: dataclasses.Field) -> dict[str, Any]:
-    return dict(field.metadata.get(META_KEY, {}))
+def field_meta(options_cls: type, name: str) -> dict[str, Any]:
+    """The metadata of field ``name``; a subclass that only changes a default
+    (``lr: float = 3e-3``) inherits the range and budget flag of the base class' field."""
+    for klass in options_cls.__mro__:
+        if not dataclasses.is_dataclass(klass):
+            continue
+        for f in dataclasses.fields(klass):
+            if f.name == name and META_KEY in f.metadata:
+                return dict(f.metadata[META_KEY])
+    return {}
 
 
 def budget_keys(options_cls: type) -> list[str]:
     """Names of the fields of ``options_cls`` marked ``budget``."""
     if not dataclasses.is_dataclass(options_cls):
         return []
-    return [f.name for f in dataclasses.fields(options_cls) if field_meta(f).get("budget")]
+    return [
+        f.name
+        for f in dataclasses.fields(options_cls)
+        if field_meta(options_cls, f.name).get("budget")
+    ]
 
 
 def _describe_range(meta: dict[str, Any]) -> str:
@@ -89,6 +101,6 @@ def check_value(name: str, value: Any, meta: dict[str, Any]) -> None:
 def check_options(options: Any, prefix: str = "") -> None:
     """Check every field of an options instance against its declared range."""
     for field in dataclasses.fields(options):
-        meta = field_meta(field)
+        meta = field_meta(type(options), field.name)
         if meta:
             check_value(f"{prefix}{field.name}", getattr(options, field.name), meta)

@@ -92,7 +92,7 @@ def test_round_trip_equals_direct_extraction_and_layers_select(sb_home):
     ids = [r.id for r in records[:5]]
     for layers in (None, [1]):
         batch, lengths = features.batch(ids, layers)
-        expected = batching.pad([features.get(i, layers) for i in ids], time_dim=1)
+        expected = batching.pad_frames([features.get(i, layers) for i in ids])
         assert torch.equal(batch, expected[0]) and torch.equal(lengths, expected[1])
     # a pickled set (e.g. sent to a data-loader worker) reopens its mapping
     clone = pickle.loads(pickle.dumps(features))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from speechbench.batching import length_buckets, pad
+from speechbench.batching import length_groups, pad_frames
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,9 @@ def buckets(
 
     ``equal_lengths`` puts only pieces of identical length together: for models whose
     output depends on padding (a GroupNorm over time), so features never depend on
-    which other utterances shared the batch. (The shared :func:`length_buckets`.)
+    which other utterances shared the batch. (The shared :func:`length_groups`.)
     """
-    return length_buckets(lengths, max_padded=max_batch_samples, equal_lengths=equal_lengths)
+    return length_groups(lengths, max_batch_samples, same_length=equal_lengths)
 
 
 def run_pieces(
@@ -113,6 +113,6 @@ def pad_layers(per_item: list[list[torch.Tensor]]) -> tuple[list[torch.Tensor], 
     num_layers = len(per_item[0])
     padded = []
     for k in range(num_layers):
-        layer, lengths = pad([layers[k] for layers in per_item])
+        layer, lengths = pad_frames([layers[k] for layers in per_item])
         padded.append(layer)
     return padded, lengths
