@@ -165,7 +165,14 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     ckpt_path = out / CHECKPOINT
     resume_state = None
     if config.resume and ckpt_path.exists():
-        resume_state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        # weights_only: a checkpoint in an output folder must not be able to run code
+        try:
+            resume_state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated, corrupt, or pickles arbitrary objects
+            raise ConfigError(
+                f"{ckpt_path}: cannot load the checkpoint ({type(exc).__name__}); delete it "
+                "or use resume=false to start over"
+            ) from None
 
     train_records, eval_records, roots, inventory, versions = load_corpora(config)
     if resume_state is not None:
