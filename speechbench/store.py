@@ -53,22 +53,50 @@ COLUMNS = (
     "error",
     "started_at",
     "finished_at",
+    # task contract v2: what the leaderboard needs, recorded when the run runs
+    "system",  # upstream + changed options, as CLI overrides
+    "labels",  # changed options, budget keys, applicability facts, fitters, epochs
+    "metric_info",  # reported key -> {base, condition, target, level, stat, corpus}
+    "corpora",  # [{name, version}] of every corpus of the run
+    "artefacts",  # files written through the evaluation sink
+    "evaluators",  # evaluator name -> fingerprint
     # liveness of a running row (reliability): the process that runs it
     "pid",
     "host",
 )
-JSON_COLUMNS = {"metrics", "config", "timings", "versions"}
+JSON_COLUMNS = {
+    "metrics",
+    "config",
+    "timings",
+    "versions",
+    "labels",
+    "metric_info",
+    "corpora",
+    "artefacts",
+    "evaluators",
+}
+ADDED_COLUMNS = {  # columns newer than the first schema: added to old stores on open
+    "system": "TEXT",
+    "labels": "TEXT",
+    "metric_info": "TEXT",
+    "corpora": "TEXT",
+    "artefacts": "TEXT",
+    "evaluators": "TEXT",
+    # reliability: pid and host of the process running a row (stale-row detection)
+    "pid": "INTEGER",
+    "host": "TEXT",
+}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, config_hash TEXT NOT NULL, status TEXT NOT NULL,
     upstream TEXT, downstream TEXT, corpus TEXT, corpus_version TEXT, seed INTEGER,
     primary_metric TEXT, metrics TEXT, config TEXT, timings TEXT, peak_memory_mb REAL,
-    versions TEXT, git_commit TEXT, run_dir TEXT, error TEXT, started_at TEXT, finished_at TEXT
+    versions TEXT, git_commit TEXT, run_dir TEXT, error TEXT, started_at TEXT, finished_at TEXT,
+    system TEXT, labels TEXT, metric_info TEXT, corpora TEXT, artefacts TEXT, evaluators TEXT,
+    pid INTEGER, host TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_hash ON runs (config_hash, status);
 """
-# Columns added after the first stores were made: ALTER TABLE ADD COLUMN on open.
-ADDED_COLUMNS = {"pid": "INTEGER", "host": "TEXT"}
 # SQLite result codes that mean "this file is damaged", not "busy" or "locked".
 _CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 

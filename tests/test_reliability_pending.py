@@ -1,8 +1,9 @@
 """Issue 18 probes whose fix belongs to the lead (config ranges, training checkpoints,
 compatibility before prepare) or to the cache helper (content-hash keys, duration check,
-truncated entries). Each is written as it must behave and marked
-``xfail(strict=True)``: when the fix lands the test passes, strict xfail turns that
-into a failure, and the marker is removed."""
+truncated entries). Each is written as it must behave; a probe still waiting for its
+fix is marked ``xfail(strict=True)``, so when the fix lands strict xfail turns the
+pass into a failure and the marker is removed (the range checks and the truncated
+checkpoint landed with the lead's contract v2)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,9 @@ def _one_error_line(args: list[str], *expected: str) -> str:
     return errors[0]
 
 
-LEAD_RANGES = "lead: option fields declare their valid range (config.py field metadata)"
-
-
 def _lead(override: str, key: str):
-    return pytest.param(override, key, marks=pytest.mark.xfail(strict=True, reason=LEAD_RANGES))
+    # fixed by the lead's option ranges (merged from main): no longer xfail
+    return pytest.param(override, key)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +70,6 @@ def test_an_incompatible_pairing_fails_before_the_corpus_is_prepared(sb_home):
     assert not TinySynth().is_prepared()
 
 
-@pytest.mark.xfail(strict=True, reason="lead: truncated checkpoint.pt in speechbench/training.py")
 def test_a_truncated_checkpoint_is_named_or_ignored(sb_home):
     TinySynth().prepare()
     config = resolve(TINY)
