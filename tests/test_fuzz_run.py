@@ -267,7 +267,7 @@ def _after(bad: FileSpec | None = None, manifest: str = "") -> CorpusSpec:
 
 
 @settings(
-    max_examples=14,
+    max_examples=10,
     deadline=None,
     derandomize=True,
     database=None,
