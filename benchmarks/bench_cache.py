@@ -15,8 +15,8 @@ For each upstream it reports
   utterance (reading the audio, ``Upstream.forward`` in batches of 8, as a cache miss
   does), as x real time (audio seconds per wall second) and
   CPU-seconds per audio hour; **cache size** per audio hour = bytes of the extracted
-  features as ``torch.save`` writes them (float16 above the cache's size threshold,
-  exactly what the cache stores);
+  features (each utterance's own frames, no padding) as ``torch.save`` writes them,
+  float16 above the cache's size threshold as the cache stores them;
 - **cache vs recompute** (``--epochs`` epochs of the same head, same initial weights,
   same batches in the same order): *cached* trains from the extracted features;
   *recompute* is s3prl's way, reading the audio and running the frozen upstream on
@@ -131,7 +131,8 @@ def extract(upstream, corpus: Corpus, records: list[Utterance]) -> dict[str, tor
     out = {}
     for group in batches_of(records, 8):
         for record, feats in zip(group, forward_batch(upstream, corpus, group), strict=True):
-            out[record.id] = feats.contiguous().half() if half else feats.contiguous().float()
+            # clone: a slice of the batch would keep (and save) the whole padded batch
+            out[record.id] = feats.half() if half else feats.float().clone()
     return out
 
 
