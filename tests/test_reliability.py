@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shrink import shrunk
 from typer.testing import CliRunner
 
 from speechbench import atomic, paths
@@ -27,6 +28,12 @@ from speechbench.store import ResultsStore, display_status
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_tiny_synth():
+    """tiny-synth with 12 files: the runs here only need to start, fail or finish."""
+    yield from shrunk(TinySynth, {"sizes": {"train": 8, "dev": 2, "test": 2}})
 
 
 def one_error_line(args: list[str], *expected: str) -> str:

@@ -167,7 +167,9 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     if config.resume and ckpt_path.exists():
         # weights_only: a checkpoint in an output folder must not be able to run code
         try:
-            resume_state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            # TorchVersion (a str subclass) sits in checkpoints written before str(...)
+            with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+                resume_state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         except Exception as exc:  # truncated, corrupt, or pickles arbitrary objects
             raise ConfigError(
                 f"{ckpt_path}: cannot load the checkpoint ({type(exc).__name__}); delete it "
@@ -222,7 +224,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         "train_hours": sum(e.frame_token.shape[0] for e in train_examples) / FRAME_RATE / 3600,
         "eval_utterances": len(eval_examples),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a plain str: loads with weights_only=True
     }
     atomic.write_json(out / "config.json", summary_base)
 
