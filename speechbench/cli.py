@@ -179,7 +179,7 @@ def leaderboard(
 @user_errors
 def runs() -> None:
     """All runs in the results store."""
-    from speechbench.store import ResultsStore
+    from speechbench.store import ResultsStore, display_status
 
     rows = ResultsStore(paths.results_db()).runs()
     typer.echo(
@@ -187,7 +187,8 @@ def runs() -> None:
             [
                 {
                     "run": r["run_id"],
-                    "status": r["status"],
+                    # a `running` row whose process is gone (kill -9) shows as stale
+                    "status": display_status(r),
                     "upstream": r["upstream"],
                     "downstream": r["downstream"],
                     "corpus": r["corpus"],
