@@ -171,7 +171,9 @@ def list_plugins(
 def leaderboard(
     fmt: str = typer.Option("md", "--format", help="md | csv | html"),
     out: Path = typer.Option(
-        None, "--out", help="write leaderboard.{md,csv,html} into this folder"
+        None,
+        "--out",
+        help="write leaderboard.{md,csv,html}, runs.jsonl and a static site (index.html)",
     ),
     include: list[Path] = typer.Option(
         None,
@@ -191,7 +193,13 @@ def leaderboard(
     if out is not None:
         if metric is not None:
             raise ConfigError("--out writes the primary-metric leaderboard; drop --metric")
-        for path in lb.write(rows, out):
+        from speechbench import site
+
+        written = lb.write(rows, out)
+        # the statistics site (intervals, significance, overall score) replaces the plain
+        # md/csv/html tables; lb.write still writes runs.jsonl
+        written += site.write_site(rows, out)
+        for path in dict.fromkeys(written):
             typer.echo(f"wrote {path}")
     else:
         typer.echo(lb.render(rows, fmt, metric), nl=False)
