@@ -35,10 +35,17 @@ def features_root() -> Path:
 
 
 def cache_key_parts(
-    upstream: Upstream, options: Any, corpus: Corpus, split: str, records: list[Utterance]
+    upstream: Upstream,
+    options: Any,
+    corpus: Corpus,
+    split: str,
+    records: list[Utterance],
+    stream: str = "main",
 ) -> dict[str, Any]:
     ids = hashlib.sha256("\n".join(r.id for r in records).encode()).hexdigest()[:16]
+    extra = {} if stream == "main" else {"stream": stream}
     return {
+        **extra,
         "upstream": upstream.name,
         "options": asdict(options),
         "fingerprint": upstream.fingerprint(),
@@ -80,6 +87,7 @@ def extract(
     records: list[Utterance],
     max_batch_seconds: float,
     desc: str,
+    stream: str = "main",
 ) -> dict[str, torch.Tensor]:
     """Run the frozen upstream over records; returns id -> L x T x D features."""
     upstream.eval()
@@ -88,7 +96,8 @@ def extract(
     with tqdm(total=len(records), desc=desc, unit="utt") as bar:
         for batch in length_batches(records, max_batch_seconds):
             wavs = [
-                audio.load(corpus.audio_path(r), upstream.sample_rate, r.sample_rate) for r in batch
+                audio.load(corpus.audio_path(r, stream), upstream.sample_rate, r.sample_rate)
+                for r in batch
             ]
             lengths = torch.tensor([len(w) for w in wavs])
             padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
@@ -108,12 +117,13 @@ def cached_features(
     split: str,
     records: list[Utterance],
     max_batch_seconds: float,
+    stream: str = "main",
 ) -> tuple[dict[str, torch.Tensor], bool]:
     """Features of one split from the cache, extracting them first if absent.
 
     Returns ``(features, cache_hit)``.
     """
-    parts = cache_key_parts(upstream, options, corpus, split, records)
+    parts = cache_key_parts(upstream, options, corpus, split, records, stream)
     key = cache_key(parts)
     entry = features_root() / key[:2] / f"{key}.pt"
     entry.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +132,12 @@ def cached_features(
             return torch.load(entry, weights_only=True), True
         start = time.perf_counter()
         feats = extract(
-            upstream, corpus, records, max_batch_seconds, f"extract {upstream.name}/{split}"
+            upstream,
+            corpus,
+            records,
+            max_batch_seconds,
+            f"extract {upstream.name}/{split}/{stream}",
+            stream,
         )
         atomic.write_with(entry, lambda tmp: torch.save(feats, tmp))
         meta = {

@@ -36,14 +36,40 @@ COLUMNS = (
     "error",
     "started_at",
     "finished_at",
+    # task contract v2: what the leaderboard needs, recorded when the run runs
+    "system",  # upstream + changed options, as CLI overrides
+    "labels",  # changed options, budget keys, applicability facts, fitters, epochs
+    "metric_info",  # reported key -> {base, condition, target, level, stat, corpus}
+    "corpora",  # [{name, version}] of every corpus of the run
+    "artefacts",  # files written through the evaluation sink
+    "evaluators",  # evaluator name -> fingerprint
 )
-JSON_COLUMNS = {"metrics", "config", "timings", "versions"}
+JSON_COLUMNS = {
+    "metrics",
+    "config",
+    "timings",
+    "versions",
+    "labels",
+    "metric_info",
+    "corpora",
+    "artefacts",
+    "evaluators",
+}
+ADDED_COLUMNS = {  # columns newer than the first schema: added to old stores on open
+    "system": "TEXT",
+    "labels": "TEXT",
+    "metric_info": "TEXT",
+    "corpora": "TEXT",
+    "artefacts": "TEXT",
+    "evaluators": "TEXT",
+}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, config_hash TEXT NOT NULL, status TEXT NOT NULL,
     upstream TEXT, downstream TEXT, corpus TEXT, corpus_version TEXT, seed INTEGER,
     primary_metric TEXT, metrics TEXT, config TEXT, timings TEXT, peak_memory_mb REAL,
-    versions TEXT, git_commit TEXT, run_dir TEXT, error TEXT, started_at TEXT, finished_at TEXT
+    versions TEXT, git_commit TEXT, run_dir TEXT, error TEXT, started_at TEXT, finished_at TEXT,
+    system TEXT, labels TEXT, metric_info TEXT, corpora TEXT, artefacts TEXT, evaluators TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_hash ON runs (config_hash, status);
 """
@@ -59,6 +85,10 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.executescript(SCHEMA)
+            present = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in present:
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

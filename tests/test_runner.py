@@ -43,11 +43,11 @@ def test_interrupted_run_resumes_from_its_checkpoint(sb_home, monkeypatch):
     original = ASR.evaluate
     calls = {"n": 0}
 
-    def flaky(self, head, batches):
+    def flaky(self, head, batches, stage, ctx):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt  # as if the user pressed Ctrl-C in epoch 3
-        return original(self, head, batches)
+        return original(self, head, batches, stage, ctx)
 
     monkeypatch.setattr(ASR, "evaluate", flaky)
     args = ["upstream=mfcc", "downstream.max_epochs=4", *FAST]
@@ -95,7 +95,9 @@ def test_phone_units_need_phones(sb_home):
 def test_patience_counts_only_after_min_epochs(sb_home, monkeypatch, min_epochs, expected):
     from speechbench.downstreams.asr import ASR
 
-    monkeypatch.setattr(ASR, "evaluate", lambda self, head, batches: ({"cer": 1.0, "wer": 1.0}, []))
+    monkeypatch.setattr(
+        ASR, "evaluate", lambda self, head, batches, stage, ctx: ({"cer": 1.0, "wer": 1.0}, [])
+    )
     result = run(
         [
             "upstream=mfcc",

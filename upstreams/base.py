@@ -54,8 +54,9 @@ class Upstream(nn.Module):
         """(available on this machine?, what to provide if not). Default: no weights needed."""
         return True, "no pretrained weights needed"
 
-    def fit(self, train: Iterable[tuple[Utterance, torch.Tensor]]) -> None:
-        """Learn the extractor from training audio; a no-op for pretrained/fixed upstreams.
+    def fit(self, train: Iterable[tuple[Utterance, torch.Tensor]], seed: int = 0) -> None:
+        """Learn the extractor from training audio with the run's ``seed``; a no-op for
+        pretrained/fixed upstreams.
 
         Fitted parameters must enter ``fingerprint()`` so cached features are never stale.
         """

