@@ -104,8 +104,12 @@ def sweep(
             raise ConfigError(f"--lr-grid {lr_grid!r}: expected numbers like 1e-2,1e-3") from None
         if not grid:
             raise ConfigError("--lr-grid is empty")
-    cells = sweeping.sweep(args or [], address=address, num_cpus=num_cpus, lr_grid=grid)
+    cells, interrupted = sweeping.sweep(
+        args or [], address=address, num_cpus=num_cpus, lr_grid=grid
+    )
     typer.echo(sweeping.cells_table(cells))
+    if interrupted:
+        raise typer.Exit(130)
     if any(c.status == "failed" for c in cells):
         raise typer.Exit(1)
 

@@ -1,8 +1,9 @@
 """Leaderboard statistics: intervals, significance against the best, an overall score.
 
-Reads runs only through ``speechbench.leaderboard`` (``changed_options``,
-``system_label``, ``applicable``, ``metric_spec``, ``results_frame``) and the run
-folders the runs point to. Definitions (docs/leaderboard.md has the long form):
+Reads runs only through ``speechbench.leaderboard`` (``results_frame``: the runs the
+table counts; ``applicable``, ``changed_options``, ``metric_facts``, ``effective_seed``:
+what each run recorded) and the run folders the runs point to. Definitions
+(docs/leaderboard.md has the long form):
 
 - **Cell**: the mean over seeds with a 95% Student-t interval
   (mean ± t(0.975, n-1) · s / √n), or for a single run the percentile bootstrap
@@ -22,7 +23,6 @@ folders the runs point to. Definitions (docs/leaderboard.md has the long form):
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -75,13 +75,13 @@ class Cell:
 
     @property
     def seeds(self) -> list[int]:
-        return [r["seed"] for r in self.runs]
+        return [lb.effective_seed(r) for r in self.runs]
 
     def command(self) -> str:
         """The CLI call that reproduces this cell (one seed per run)."""
         row = self.runs[0]
-        options = [f"{k}.{o}={_plain(v)}" for k, o, v in _changed(row)]
-        seeds = ",".join(str(s) for s in self.seeds)
+        options = [f"{k}.{o}={_plain(v)}" for k, o, v in lb.changed_options(row)]
+        seeds = ",".join(str(r["seed"]) for r in self.runs)
         verb = "sweep" if self.n > 1 else "run"
         return " ".join(
             [
@@ -93,21 +93,6 @@ class Cell:
                 f"seed={seeds}",
             ]
         )
-
-
-_CHANGED: dict[str, list[tuple[str, str, Any]]] = {}
-
-
-def _changed(row: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """``lb.changed_options`` once per run (the registry look-ups behind it are slow)."""
-    if row["run_id"] not in _CHANGED:
-        _CHANGED[row["run_id"]] = lb.changed_options(row)
-    return _CHANGED[row["run_id"]]
-
-
-@functools.lru_cache(maxsize=4096)
-def _applicable(upstream: str, downstream: str, options: frozenset[str]) -> bool:
-    return lb.applicable(upstream, downstream, options)
 
 
 def _plain(value: Any) -> str:
@@ -141,22 +126,20 @@ def t_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[flo
     return mean, mean - half, mean + half
 
 
-def _newest_per_seed(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict]]:
-    """(system, task, metric) -> newest finished run of each seed (the leaderboard's rule)."""
-    latest: dict[tuple[str, str, str, int], dict[str, Any]] = {}
-    for row in rows:
-        if row.get("status") != "finished" or not row.get("primary_metric"):
-            continue
-        system = row.get("system") or lb.system_label(row, _changed(row))
-        key = (system, f"{row['downstream']}/{row['corpus']}", row["primary_metric"], row["seed"])
-        if key not in latest or (row.get("finished_at") or "") >= (
-            latest[key].get("finished_at") or ""
-        ):
-            latest[key] = row
-    grouped: dict[tuple[str, str, str], list[dict]] = {}
-    for (system, task, metric, _seed), row in sorted(latest.items(), key=lambda kv: kv[0][3]):
-        grouped.setdefault((system, task, metric), []).append(row)
-    return grouped
+def _metric_direction(frame: Any, metric: str) -> bool:
+    """The direction the runs recorded for this key (the registry's when none did)."""
+    known = {bool(v) for v in frame["higher_is_better"] if v is not None and v == v}
+    if len(known) == 1:
+        return known.pop()
+    return _spec(frame.iloc[-1]["row"], metric).higher_is_better
+
+
+def _spec(row: dict[str, Any], key: str) -> Any:
+    """The registered metric a reported key is an instance of (``cavg_1s`` -> ``cavg``)."""
+    from speechbench.metrics.base import get_metric
+
+    base = lb.metric_facts(row, key).get("base") or key
+    return get_metric(base)
 
 
 def build_board(
@@ -165,36 +148,39 @@ def build_board(
     significance: bool = True,
     n_resamples: int = 1000,
 ) -> Board:
-    grouped = _newest_per_seed(rows)
-    if not grouped:
+    """Every cell's statistics, from the runs the leaderboard itself counts
+    (``leaderboard.results_frame``: newest run per system, task and seed)."""
+    frame = lb.results_frame(rows)
+    if frame.empty:
         raise SpeechbenchError("no finished runs in the results store; run `speechbench run` first")
     columns: dict[str, Column] = {}
-    upstream_of: dict[str, str] = {}
-    options_of: dict[str, frozenset[str]] = {}
     cells: dict[tuple[str, str], Cell] = {}
-    for (system, task, metric), runs in grouped.items():
-        spec = lb.metric_spec(metric)
+    example: dict[str, dict[str, Any]] = {}  # a run of each system / of each column
+    task_example: dict[str, dict[str, Any]] = {}
+    for (task, metric), group in frame.groupby(["task", "metric"], sort=True):
+        first = group.iloc[-1]["row"]
         key = f"{task} {metric}"
-        first = runs[0]
-        columns.setdefault(
-            key,
-            Column(key, task, first["downstream"], first["corpus"], metric, spec.higher_is_better),
-        )
-        upstream_of[system] = first["upstream"]
-        options_of[system] = frozenset(o for fam, o, _ in _changed(first) if fam == "downstream")
-        cell = Cell(system, columns[key], runs)
-        values = [float(r["metrics"][metric]) for r in runs]
-        if len(values) > 1:
-            cell.mean, cell.low, cell.high = t_interval(values)
-            cell.interval = "t"
-        else:
-            cell.mean = values[0]
-            low = first["metrics"].get(f"{metric}_ci_low")
-            high = first["metrics"].get(f"{metric}_ci_high")
-            if low is not None and high is not None:
-                cell.low, cell.high, cell.interval = float(low), float(high), "bootstrap"
-        cells[(system, key)] = cell
-    systems = sorted(upstream_of)
+        higher = _metric_direction(group, metric)
+        columns[key] = Column(key, task, first["downstream"], first["corpus"], metric, higher)
+        task_example[key] = first
+        for system, runs_frame in group.groupby("system", sort=True):
+            runs_frame = runs_frame.sort_values("seed", kind="stable")
+            runs = list(runs_frame["row"])
+            example[system] = runs[-1]
+            cell = Cell(system, columns[key], runs)
+            values = [float(v) for v in runs_frame["value"]]
+            if len(values) > 1:
+                cell.mean, cell.low, cell.high = t_interval(values)
+                cell.interval = "t"
+            else:
+                cell.mean = values[0]
+                low = runs[0]["metrics"].get(f"{metric}_ci_low")
+                high = runs[0]["metrics"].get(f"{metric}_ci_high")
+                if low is not None and high is not None:
+                    cell.low, cell.high, cell.interval = float(low), float(high), "bootstrap"
+            cells[(system, key)] = cell
+    systems = sorted(example)
+    upstream_of = {s: example[s]["upstream"] for s in systems}
     ordered = [columns[k] for k in sorted(columns)]
     status = {}
     for system in systems:
@@ -202,7 +188,7 @@ def build_board(
             if (system, column.key) in cells:
                 status[(system, column.key)] = "ok"
             else:
-                fits = _applicable(upstream_of[system], column.downstream, options_of[system])
+                fits = lb.applicable(example[system], task_example[column.key])
                 status[(system, column.key)] = "not run" if fits else "n/a"
     board = Board(systems, ordered, cells, status, upstream_of)
     for column in ordered:
@@ -223,7 +209,7 @@ def _mark_best(board: Board, column: Column, significance: bool, n_resamples: in
     best.note = "best"
     if len(here) == 1 or not significance:
         return
-    best_items = {r["seed"]: per_item(r) for r in best.runs}
+    best_items = {lb.effective_seed(r): per_item(r) for r in best.runs}
     for cell in here:
         if cell is best:
             continue
@@ -232,13 +218,14 @@ def _mark_best(board: Board, column: Column, significance: bool, n_resamples: in
             cell.note = "no common seed with the best"
             continue
         seed = common[0]
-        mine = per_item(next(r for r in cell.runs if r["seed"] == seed))
+        mine = per_item(next(r for r in cell.runs if lb.effective_seed(r) == seed))
         theirs = best_items[seed]
         if mine is None or theirs is None:
             cell.note = NO_ITEMS
             continue
         try:
-            result = paired_test(column.metric, theirs, mine, n_resamples)
+            spec = _spec(best.runs[0], column.metric)
+            result = paired_test(spec, theirs, mine, n_resamples)
         except SpeechbenchError as exc:
             cell.note = f"no test: {exc}"
             continue
@@ -345,11 +332,11 @@ def _downstream_of(row: dict[str, Any], records: list[Any]) -> Any:
         return None
 
 
-def paired_test(metric: str, best: Items, other: Items, n_resamples: int = 1000):
-    """Paired bootstrap (metrics.bootstrap) of ``best`` against ``other`` on shared items."""
+def paired_test(spec: Any, best: Items, other: Items, n_resamples: int = 1000):
+    """Paired bootstrap (metrics.bootstrap) of ``best`` against ``other`` on shared items,
+    ``spec`` being the registered metric (its function recomputed on every resample)."""
     from speechbench.metrics.bootstrap import paired_bootstrap_test
 
-    spec = lb.metric_spec(metric)
     keys = sorted(set(best.data) & set(other.data), key=str)
     if len(keys) < 2:
         raise SpeechbenchError("fewer than 2 test items in common")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from speechbench import atomic
-from speechbench.leaderboard_stats import Board, Cell, build_board, layer_weights, run_folder
+from speechbench.leaderboard_stats import Board, Cell, build_board, layer_weights
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -311,9 +311,13 @@ def _td(value: float | None, text: str, css: str = "", title: str = "") -> str:
     return f"<td{attrs}>{text}</td>"
 
 
-def render_html(board: Board, links: dict[str, str] | None = None) -> str:
-    """The page; ``links`` maps run ids to relative links of their config."""
-    links = links or {}
+def render_html(
+    board: Board,
+    links: dict[str, str] | None = None,
+    samples: dict[str, list[str]] | None = None,
+) -> str:
+    """The page; ``links`` maps run ids to their config, ``samples`` to audio samples."""
+    links, samples = links or {}, samples or {}
     heads = [
         ('<th data-key="system" data-type="text">system</th>'),
         '<th data-key="overall" data-better="higher" title="SUPERB-style score">overall ↑</th>',
@@ -360,6 +364,11 @@ def render_html(board: Board, links: dict[str, str] | None = None) -> str:
                 for r in cell.runs
                 if r["run_id"] in links
             )
+            run_links += "".join(
+                f'<a href="{href}" title="audio sample of run {r["run_id"]}">♪</a>'
+                for r in cell.runs
+                for href in samples.get(r["run_id"], [])[:1]
+            )
             mark = _mark(cell)
             shown = f"{text}{' ≈' if mark == 'tied' else ''} <small>{run_links}</small>"
             tds.append(_td(cell.mean, shown, mark, cell_tooltip(cell)))
@@ -383,7 +392,8 @@ over seeds, or a single run's 95% bootstrap interval [low, high] over test items
 Bold green = column best; light green with ≈ = not significantly worse than the best
 (paired bootstrap over test items, p ≥ 0.05). <i>n/a</i> = the pairing cannot run;
 <span style="color:#c60">not run</span> = it could, but has no result. Hover a cell for its
-command, seeds, interval and significance; ⚙ links to each run's config. Click a header to
+command, seeds, interval and significance; ⚙ links to each run's config, ♪ to an audio
+sample of generation and extraction tasks. Click a header to
 sort (or open <code>#sort=overall</code>). Overall = SUPERB-style score, 1000 × (x − fbank) /
 (reference − fbank) with error metrics as 100 − x, averaged within then across tasks
 (reference points: leaderboards/reference_points.json, version {refs.get("version", "-")});
@@ -426,15 +436,19 @@ def _profiles(board: Board) -> str:
     return "".join(figures) + note if figures or note else "<p>none</p>"
 
 
-def _copy_artefacts(rows: list[dict[str, Any]], out_dir: Path) -> dict[str, str]:
-    """runs/<id>/config.json for every run shown (plus its audio samples, if any)."""
-    links = {}
+def _copy_artefacts(
+    rows: list[dict[str, Any]], out_dir: Path, samples_per_run: int = 3
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """runs/<id>/config.json for every run shown, plus the first few audio samples a
+    generation or extraction task wrote through its sink (``artefacts``), for listening."""
+    links, samples = {}, {}
     for row in rows:
         if row.get("status") != "finished":
             continue
         folder = out_dir / "runs" / row["run_id"]
         config = {
             "run_id": row["run_id"],
+            "system": row.get("system"),
             "config": row.get("config"),
             "corpus": row.get("corpus"),
             "corpus_version": row.get("corpus_version"),
@@ -442,15 +456,23 @@ def _copy_artefacts(rows: list[dict[str, Any]], out_dir: Path) -> dict[str, str]
             "versions": row.get("versions"),
             "metrics": row.get("metrics"),
             "timings": row.get("timings"),
+            "labels": row.get("labels"),
         }
         atomic.write_json(folder / "config.json", config)
         links[row["run_id"]] = f"runs/{row['run_id']}/config.json"
-        source = run_folder(row)
-        if source is not None:
-            for sample in sorted(p for p in source.rglob("*") if p.suffix in AUDIO_SUFFIXES)[:5]:
-                (folder / "samples").mkdir(parents=True, exist_ok=True)
-                shutil.copy2(sample, folder / "samples" / sample.name)
-    return links
+        source = Path(row["run_dir"]) / "artefacts" if row.get("run_dir") else None
+        audio = [a for a in (row.get("artefacts") or []) if a.get("kind") == "audio"]
+        for artefact in audio[:samples_per_run]:
+            path = source / artefact["name"] if source else None
+            if path is None or not path.is_file() or path.suffix not in AUDIO_SUFFIXES:
+                continue
+            target = folder / "samples" / Path(artefact["name"]).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            samples.setdefault(row["run_id"], []).append(
+                f"runs/{row['run_id']}/samples/{target.name}"
+            )
+    return links, samples
 
 
 def write_site(
@@ -463,8 +485,8 @@ def write_site(
     out_dir = Path(out_dir)
     board = build_board(rows, references=references, significance=significance)
     shown = {r["run_id"] for c in board.cells.values() for r in c.runs}
-    links = _copy_artefacts([r for r in rows if r["run_id"] in shown], out_dir)
-    page = render_html(board, links)
+    links, samples = _copy_artefacts([r for r in rows if r["run_id"] in shown], out_dir)
+    page = render_html(board, links, samples)
     written = []
     for name, text in (
         ("leaderboard.md", render_markdown(board)),

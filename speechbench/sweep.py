@@ -6,8 +6,9 @@ run (``speechbench.runner.run_config``) executed as a Ray task.
 - **Ray, not a home-made pool.** A local Ray instance sized to the machine is started
   by default (small object store: it lives in /dev/shm); ``--address HOST:PORT`` joins
   an existing cluster. A task reserves as many CPUs as its run's ``threads`` (1 when
-  ``threads=0``) and each run sets its own torch thread count. A task runs in a fresh
-  worker process (``max_calls=1``), so one run's peak memory is not another's.
+  ``threads=0``) and each run sets its own torch thread count. Workers are reused (a
+  fresh process per run cost ~10 s of imports per cell here); before each run the worker
+  resets the kernel's peak-RSS mark, so a run's stored peak memory is its own.
 - **The driver alone writes the results store.** A worker runs the cell against a
   private in-memory SQLite store with the real schema and sends the finished (or
   failed) row back; the driver upserts it into ``results.sqlite``. SQLite over a
@@ -73,7 +74,8 @@ class Cell:
 
 
 def parse_grid(args: list[str]) -> dict[str, list[str]]:
-    """``["upstream=mfcc,fbank", "seed=0,1"]`` -> ``{"upstream": ["mfcc", "fbank"], ...}``."""
+    """``["upstream=mfcc,fbank", "seed=0,1"]`` -> ``{"upstream": ["mfcc", "fbank"], ...}``;
+    ``corpus=a+b,c`` is two cells: joint training on a and b, then c alone."""
     if not args:
         raise ConfigError("empty grid: give KEY=V1,V2 ... (e.g. upstream=mfcc,fbank seed=0,1)")
     grid: dict[str, list[str]] = {}
@@ -85,6 +87,8 @@ def parse_grid(args: list[str]) -> dict[str, list[str]]:
         if key in grid:
             raise ConfigError(f"key {key!r} given twice; list all its values once: {key}=a,b")
         items = [v.strip() for v in values.split(",") if v.strip()]
+        if key == "corpus":  # a joint-training cell names its corpora with '+'
+            items = [",".join(c.strip() for c in v.split("+") if c.strip()) for v in items]
         if not items:
             raise ConfigError(f"empty grid: {key}= has no values, so the product is empty")
         grid[key] = list(dict.fromkeys(items))  # a repeated value is one cell
@@ -150,13 +154,6 @@ def incompatibility(cell: Cell) -> str:
     """Why this cell cannot run (without touching any data), or '' when it can."""
     upstream = _value(cell.args, "upstream") or RunSettings.upstream
     downstream = _value(cell.args, "downstream") or RunSettings.downstream
-    up_cls = registry.get("upstreams", upstream)
-    down_cls = registry.get("downstreams", downstream)
-    if not down_cls.accepts_level(up_cls.level):
-        return (
-            f"{upstream} gives {up_cls.level}-level features, {downstream} needs "
-            f"{down_cls.upstream_level}-level ones"
-        )
     for arg in cell.args:
         key = arg.partition("=")[0]
         group, dot, option = key.partition(".")
@@ -165,15 +162,30 @@ def incompatibility(cell: Cell) -> str:
         name = upstream if group == "upstream" else downstream
         if option not in _option_names(f"{group}s", name):
             return f"{group} {name} has no option {option}"
+    from speechbench.runner import check_compatible, corpora_of
+
+    config = resolve(_replace(cell.args, "downstream.lr", "0.001") if _is_grid(cell) else cell.args)
+    down_cls = registry.get("downstreams", downstream)
+    task = down_cls(config.downstream_options)
+    try:  # the runner's own rule, before any corpus is prepared
+        for corpus in corpora_of(config, down_cls):
+            check_compatible(registry.get("upstreams", upstream), task, corpus)
+    except ConfigError as exc:
+        return str(exc)
     return ""
+
+
+def _is_grid(cell: Cell) -> bool:
+    return _value(cell.args, "downstream.lr") == GRID_WORD
 
 
 def _identity(args: list[str]) -> tuple[Any, str]:
     """(resolved config, config_hash) exactly as ``runner.run_config`` computes them."""
+    from speechbench.runner import corpora_of, identity_of
+
     config = resolve(args)
     downstream_cls = registry.get("downstreams", config.settings.downstream)
-    corpus = registry.get("corpora", config.settings.corpus or downstream_cls.default_corpus)()
-    return config, config.hash({"corpus": corpus.name, "corpus_version": corpus.version})
+    return config, config.hash(identity_of(corpora_of(config, downstream_cls)))
 
 
 # ---------------------------------------------------------------- worker side
@@ -203,9 +215,31 @@ class WorkerStore(ResultsStore):
         return rows[-1] if rows else None
 
 
+def reset_peak_memory() -> None:
+    """Make ``ru_maxrss`` (the runner's peak memory) count from now in a reused worker:
+    free what the last run left, then reset the kernel's peak-RSS mark (Linux >= 4.0)."""
+    import gc
+
+    gc.collect()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux: the peak then covers the worker's earlier runs too
+
+
+def _prepare_worker(args: list[str], env: dict[str, str]) -> None:
+    """Per-run state of a reused worker: environment, thread count, peak memory."""
+    os.environ.update(env)
+    import torch
+
+    threads = _value(args, "threads")
+    torch.set_num_threads(_cpus_of(args) if not threads or threads == "0" else int(threads))
+    reset_peak_memory()
+
+
 def execute_cell(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run one cell (inside a Ray worker); never raises for a run's own failure."""
-    os.environ.update(env)
+    _prepare_worker(args, env)
     from speechbench.runner import run_config
 
     store = WorkerStore()
@@ -229,65 +263,72 @@ def execute_cell(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 def dev_score(args: list[str], env: dict[str, str], workdir: str) -> dict[str, Any]:
     """Train one learning-rate candidate and score it on dev only (never on test).
 
-    The same steps as ``runner.run_config`` up to training; the epoch checkpoint lives in
-    ``workdir`` so an interrupted search resumes."""
-    os.environ.update(env)
-    import torch
-
-    from speechbench import cache
-    from speechbench.metrics.base import get_metric
-    from speechbench.runner import check_compatible, seed_everything
-    from speechbench.training import train_head
+    The runner's own steps up to fitting (``runner.run_config`` without evaluation, the test
+    split left out); the epoch checkpoint lives in ``workdir`` so an interrupted search
+    resumes."""
+    _prepare_worker(args, env)
+    from speechbench import audio
+    from speechbench.dataset import CorpusData, TaskData, require_streams, split_records
+    from speechbench.downstreams.base import UpstreamInfo
+    from speechbench.fitting import fit_task
+    from speechbench.metric_keys import describe_metrics
+    from speechbench.runner import (
+        check_compatible,
+        check_records,
+        corpora_of,
+        extract_all,
+        seed_everything,
+    )
 
     try:
         config = resolve(args)
         settings = config.settings
-        if settings.threads > 0:
-            torch.set_num_threads(settings.threads)
         downstream_cls = registry.get("downstreams", settings.downstream)
-        corpus = registry.get("corpora", settings.corpus or downstream_cls.default_corpus)()
-        seed_everything(settings.seed)
-        records = corpus.prepare()
-        splits = {s: [r for r in records if r.split == s] for s in ("train", "dev")}
         upstream_cls = registry.get("upstreams", settings.upstream)
-        downstream = downstream_cls(config.downstream_options)
-        check_compatible(upstream_cls, downstream, corpus, records)
+        corpora = corpora_of(config, downstream_cls)
+        task = downstream_cls(config.downstream_options)
+        for corpus in corpora:
+            check_compatible(upstream_cls, task, corpus)
+        seed_everything(settings.seed)
+        data = TaskData({})
+        for corpus in corpora:
+            records = corpus.prepare()
+            check_records(task, corpus, records)
+            splits = split_records(records)
+            splits["test"] = []  # never extracted, never scored: the choice sees dev only
+            data.corpora[corpus.name] = CorpusData(corpus, splits)
+        require_streams(data, task)
         upstream = upstream_cls(config.upstream_options)
-        if getattr(upstream, "needs_fit", False):
-            from speechbench import audio
-
+        if upstream.needs_fit:
+            main = corpora[0]
             upstream.fit(
-                (r, audio.load(corpus.audio_path(r), upstream.sample_rate, r.sample_rate))
-                for r in splits["train"]
+                (
+                    (r, audio.load(main.audio_path(r), upstream.sample_rate, r.sample_rate))
+                    for r in data.records("train", main.name)
+                ),
+                seed=settings.seed,
             )
-        features = {
-            s: cache.cached_features(
-                upstream, config.upstream_options, corpus, s, recs, settings.extract_batch_seconds
-            )[0]
-            for s, recs in splits.items()
-        }
-        downstream.setup(splits["train"])
-        primary = downstream.primary_metric_for(records)
-        head = downstream.build_head(upstream.dim, upstream.num_layers, upstream.frame_rate)
-        train = (splits["train"], features["train"])
-        dev = (splits["dev"], features["dev"])
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-        higher = get_metric(primary).higher_is_better
-        result = downstream.fit(head, train, dev) or train_head(
-            downstream,
-            head,
-            train,
-            dev,
-            primary,
-            higher,
-            Path(workdir) / "checkpoint.pt",
-            settings.seed,
+        extract_all(config, upstream, task, data)
+        info = UpstreamInfo(
+            name=upstream.name,
+            dim=upstream.dim,
+            num_layers=upstream.num_layers,
+            frame_rate=upstream.frame_rate,
+            level=upstream.level,
+            sample_rate=upstream.sample_rate,
         )
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        _, result = fit_task(task, data, info, Path(workdir), settings.seed)
+        main_records = [
+            r for split in data.corpora[corpora[0].name].records.values() for r in split
+        ]
+        primary = task.primary_metric_for(main_records)
         value = result.best_dev.get(f"dev_{primary}", result.best_dev.get(primary))
+        higher = describe_metrics({primary: 0.0}).get(primary, {}).get("higher_is_better")
         return {
             "outcome": "done",
             "metric": primary,
-            "higher_is_better": higher,
+            "higher_is_better": bool(higher),
             "dev": None if value is None else float(value),
             "best_epoch": result.best_epoch,
         }
@@ -428,6 +469,7 @@ class Sweep:
     def run(self) -> list[Cell]:
         progress = Progress(len(self.cells))
         self.ray_started = False
+        self.interrupted = False
         todo = []
         for cell in self.cells:
             if cell.status == "incompatible":
@@ -449,6 +491,12 @@ class Sweep:
                 else:
                     ready.append(cell)
             self._run_cells(ready, progress)
+        except KeyboardInterrupt:
+            # finished cells are stored; running ones keep their checkpoints for next time
+            self.interrupted = True
+            for cell in self.cells:
+                if cell.status == "pending":
+                    cell.status, cell.reason = "interrupted", "resumes on the next identical sweep"
         finally:
             progress.close()
             if self.ray_started:
@@ -510,7 +558,7 @@ class Sweep:
     def _run_cells(self, cells: list[Cell], progress: Progress) -> None:
         import ray
 
-        task = ray.remote(max_calls=1, max_retries=0)(execute_cell)
+        task = ray.remote(max_retries=0)(execute_cell)
         env = {} if self.address else _forwarded_env()
         by_id = {id(c): c for c in cells}
         jobs = [(task, (id(c), c.args, env), _cpus_of(c.args)) for c in cells]
@@ -558,7 +606,7 @@ class Sweep:
                 _replace(cell.args, "downstream.lr", "0.001"), "seed", str(first_seed)
             )
         jobs = []
-        task = ray.remote(max_calls=1, max_retries=0)(dev_score)
+        task = ray.remote(max_retries=0)(dev_score)
         env = {} if self.address else _forwarded_env()
         for key, args in probe_args.items():
             entry = choices.setdefault(
@@ -611,7 +659,12 @@ class Sweep:
                     progress.finish("failed", was_running=False)
                 continue
             sign = 1 if entry.get("higher_is_better") else -1
-            chosen = max(scored, key=lambda lr: sign * scored[lr])
+            order = [f"{lr:g}" for lr in self.lr_grid]
+            ranked = sorted(scored, key=lambda lr: order.index(lr) if lr in order else len(order))
+            # the best dev score; a tie goes to the value listed first in the grid
+            chosen = max(ranked, key=lambda lr: sign * scored[lr])
+            if entry.get("chosen") in scored and set(order) <= set(scored):
+                chosen = entry["chosen"]  # chosen once: a later sweep keeps the choice
             entry["chosen"] = chosen
             for cell in members:
                 cell.args = _replace(cell.args, "downstream.lr", chosen)
@@ -649,5 +702,8 @@ def sweep(
     address: str | None = None,
     num_cpus: int | None = None,
     lr_grid: tuple[float, ...] = LR_GRID,
-) -> list[Cell]:
-    return Sweep(args, address, num_cpus, lr_grid).run()
+) -> tuple[list[Cell], bool]:
+    """Run the grid; returns (cells, interrupted)."""
+    runner = Sweep(args, address, num_cpus, lr_grid)
+    cells = runner.run()
+    return cells, runner.interrupted

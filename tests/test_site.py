@@ -35,6 +35,17 @@ def _row(run_id, upstream, downstream, corpus, metric, value, seed=0, run_dir=No
         "peak_memory_mb": 100.0 + len(upstream),
         "finished_at": f"2026-12-01T00:00:0{seed}",
         "run_dir": str(run_dir) if run_dir else None,
+        # what a v2 run records for the leaderboard
+        "system": upstream,
+        "labels": {
+            "changed_options": [],
+            "upstream_level": "utterance" if upstream == "ge2e" else "frame",
+            "task_levels": ["frame"] if downstream == "asr" else ["frame", "utterance"],
+            "task_options": ["lr"],
+        },
+        "metric_info": {
+            key: {"base": metric, "higher_is_better": False} for key in [metric, *metrics]
+        },
     }
 
 
@@ -174,7 +185,13 @@ def test_asr_items_use_the_corpus_references(sb_home, tmp_path):
 
 
 def test_site_files_and_markup(sb_home, tmp_path):
-    written = site.write_site(_rows(), tmp_path / "out", references=REFERENCES)
+    import soundfile as sf
+
+    rows = _rows()
+    (tmp_path / "run" / "artefacts").mkdir(parents=True)
+    sf.write(tmp_path / "run" / "artefacts" / "u1.wav", np.zeros(1600), 16000)
+    rows[0].update(run_dir=str(tmp_path / "run"), artefacts=[{"name": "u1.wav", "kind": "audio"}])
+    written = site.write_site(rows, tmp_path / "out", references=REFERENCES)
     names = {p.name for p in written}
     assert {"leaderboard.md", "leaderboard.csv", "index.html"} <= names
     page = (tmp_path / "out" / "index.html").read_text()
@@ -182,6 +199,8 @@ def test_site_files_and_markup(sb_home, tmp_path):
     assert "<svg" in page and "Task × system" in page and "cer ↓" in page
     assert ">n/a<" in page and ">not run<" in page
     assert 'href="runs/m0/config.json"' in page
+    assert 'href="runs/m0/samples/u1.wav"' in page  # an audio sample to listen to
+    assert (tmp_path / "out" / "runs" / "m0" / "samples" / "u1.wav").is_file()
     assert json.loads((tmp_path / "out" / "runs" / "m0" / "config.json").read_text())["run_id"]
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "**0.300 ± " in md and "(n=3)" in md

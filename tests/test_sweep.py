@@ -38,6 +38,9 @@ def test_grid_is_the_cross_product_in_order():
         ["upstream=fbank", "seed=1", "corpus=tiny-synth"],
     ]
     assert cells[1].swept == {"upstream": "mfcc", "seed": "1"}  # corpus is not swept
+    # one cell trains jointly on two corpora: '+' inside a value, ',' between values
+    joint = expand(parse_grid(["corpus=mini-en+mini-phone,mini-en"]))
+    assert [c.args for c in joint] == [["corpus=mini-en,mini-phone"], ["corpus=mini-en"]]
 
 
 @pytest.mark.parametrize(
@@ -68,7 +71,7 @@ def test_incompatible_pairings_are_skipped_with_a_reason_without_ray(sb_home):
     ).run()
     reasons = {c.args[1]: c.reason for c in cells}
     assert all(c.status == "incompatible" for c in cells)
-    assert "utterance-level features" in reasons["downstream=asr"]
+    assert "utterance-level" in reasons["downstream=asr"]
     assert "has no option units" in reasons["downstream=sv"]
     assert not ResultsStore(paths.results_db()).runs()  # never run, never stored
 
@@ -153,3 +156,23 @@ def test_lr_grid_picks_on_dev_and_scores_test_once(sb_home, ray_instance):
     assert all(isinstance(c, Cell) and c.status == "done" for c in cells)
     again = Sweep([*args, "downstream.lr=grid"], lr_grid=(1e-2, 1e-3)).run()
     assert [c.status for c in again] == ["skipped", "skipped"]
+
+
+def test_a_reused_worker_reports_each_runs_own_peak_memory():
+    import resource
+
+    import numpy as np
+
+    from speechbench.runner import peak_memory_mb
+    from speechbench.sweep import reset_peak_memory
+
+    def resident_mb() -> float:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * resource.getpagesize() / 1024**2
+
+    before = resident_mb()
+    big = np.ones(400 * 1024**2 // 8)  # 400 MB, as if an earlier run had been large
+    assert peak_memory_mb() > before + 350
+    del big
+    reset_peak_memory()
+    assert peak_memory_mb() < before + 200
