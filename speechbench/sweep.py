@@ -372,11 +372,20 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> dict[str, Any
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
     if address:
         check_address(address)
-        ray.init(address=address, **quiet)
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # no retry spam, one line
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ray.exceptions.RpcError) as exc:
+            first = next((line for line in str(exc).splitlines() if line.strip()), "")
+            raise SpeechbenchError(
+                f"--address {address}: could not join the Ray cluster ({type(exc).__name__}: "
+                f"{first[:200]}); same Ray version and authentication token on both sides?"
+            ) from None
     else:
         cpus = num_cpus or os.cpu_count() or 1
         store = int(os.environ.get("SPEECHBENCH_RAY_OBJECT_STORE", OBJECT_STORE_BYTES))
-        ray.init(num_cpus=cpus, object_store_memory=store, **quiet)
+        # address="local": always a new instance, never a `ray start` cluster found on this host
+        ray.init(address="local", num_cpus=cpus, object_store_memory=store, **quiet)
     return ray.cluster_resources()
 
 
@@ -518,6 +527,18 @@ class Sweep:
             self.ray_started = True
         self.capacity = max(1, int(resources.get("CPU", 1)))
 
+    def _refresh_capacity(self) -> None:
+        """A cluster may grow or shrink while the sweep runs (at most every 10 s)."""
+        import ray
+
+        if time.monotonic() - getattr(self, "_capacity_read", 0.0) < 10.0:
+            return
+        self._capacity_read = time.monotonic()
+        try:
+            self.capacity = max(1, int(ray.cluster_resources().get("CPU", self.capacity)))
+        except Exception:  # noqa: BLE001 - keep the last known size
+            pass
+
     def _already_done(self, cell: Cell) -> bool:
         if self._wants_grid(cell):
             return False
@@ -546,6 +567,7 @@ class Sweep:
                 used += cpus
                 progress.start()
             finished, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            self._refresh_capacity()
             for ref in finished:
                 key, cpus = pending.pop(ref)
                 used -= cpus
@@ -572,12 +594,34 @@ class Sweep:
                 cell.status = "incompatible"
             else:
                 cell.status = result["outcome"]
+                if not row and cell.status == "failed":
+                    row = self._failure_row(cell, cell.reason)  # the worker died: no row came
                 if row:
                     self._write(row)
                     cell.run_id, cell.row = row["run_id"], row
             progress.finish(cell.status)
 
         self._submit_all(jobs, done, progress)
+
+    def _failure_row(self, cell: Cell, reason: str) -> dict[str, Any]:
+        """What the store keeps of a cell whose worker died before sending its row."""
+        from speechbench.store import now
+
+        config, config_hash = _identity(cell.args)
+        settings = config.settings
+        corpus = settings.corpus or registry.get("downstreams", settings.downstream).default_corpus
+        return {
+            "run_id": config_hash[:12],
+            "config_hash": config_hash,
+            "status": "failed",
+            "upstream": settings.upstream,
+            "downstream": settings.downstream,
+            "corpus": corpus,
+            "seed": settings.seed,
+            "config": {**config.as_dict(), "corpus": corpus},
+            "error": reason.splitlines()[0][:500] if reason else "worker died",
+            "finished_at": now(),
+        }
 
     def _write(self, row: dict[str, Any]) -> None:
         """The driver is the only writer of the results store."""

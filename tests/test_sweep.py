@@ -135,7 +135,9 @@ def test_sweep_on_ray_survives_kill_9_and_then_skips_everything(tmp_path):
 @pytest.fixture(scope="module")
 def ray_instance():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, object_store_memory=128 * 1024**2, include_dashboard=False)
+    ray.init(
+        address="local", num_cpus=2, object_store_memory=128 * 1024**2, include_dashboard=False
+    )
     yield ray
     ray.shutdown()
 
@@ -176,3 +178,14 @@ def test_a_reused_worker_reports_each_runs_own_peak_memory():
     del big
     reset_peak_memory()
     assert peak_memory_mb() < before + 200
+
+
+def test_a_cell_whose_worker_died_is_stored_as_failed(sb_home):
+    sweep = Sweep(["upstream=mfcc", "corpus=tiny-synth", "seed=0,1"])
+    cell = sweep.cells[1]
+    row = sweep._failure_row(cell, "WorkerCrashedError: the worker died\n(long Ray trace)")
+    sweep._write(row)
+    (stored,) = ResultsStore(paths.results_db()).runs()
+    assert stored["status"] == "failed" and stored["error"] == "WorkerCrashedError: the worker died"
+    assert stored["config_hash"] == cell.config_hash and stored["seed"] == 1
+    assert Sweep(["upstream=mfcc", "corpus=tiny-synth", "seed=0,1"]).cells[1].status == "pending"
