@@ -415,7 +415,7 @@ task, from each run's training.json (first seed).</p>
 
 
 def _profiles(board: Board) -> str:
-    figures, missing = [], 0
+    figures, missing, single = [], 0, 0
     for (system, _key), cell in sorted(board.cells.items()):
         if system != board.upstream_of[system]:
             continue  # one profile per upstream (its default system) and task
@@ -424,15 +424,19 @@ def _profiles(board: Board) -> str:
             missing += 1
             continue
         if len(weights) < 2:
+            single += 1
             continue
         title = f"{system} · {cell.column.task}"
         figures.append(f"<figure>{layer_profile_svg(weights, title)}</figure>")
-    note = (
-        f'<p class="legend">{missing} cells have no layer weights here (their run folders '
-        "are not on this machine, e.g. runs read from runs.jsonl).</p>"
-        if missing
-        else ""
-    )
+    notes = []
+    if missing:
+        notes.append(
+            f"{missing} cells have no layer weights here (their run folders are not on this "
+            "machine, e.g. runs read from runs.jsonl)"
+        )
+    if single:
+        notes.append(f"{single} cells read a single-layer upstream (nothing to weigh)")
+    note = f'<p class="legend">{"; ".join(notes)}.</p>' if notes else ""
     return "".join(figures) + note if figures or note else "<p>none</p>"
 
 

@@ -190,6 +190,7 @@ def test_site_files_and_markup(sb_home, tmp_path):
     rows = _rows()
     (tmp_path / "run" / "artefacts").mkdir(parents=True)
     sf.write(tmp_path / "run" / "artefacts" / "u1.wav", np.zeros(1600), 16000)
+    (tmp_path / "run" / "training.json").write_text(json.dumps({"layer_weights": [0.2, 0.5, 0.3]}))
     rows[0].update(run_dir=str(tmp_path / "run"), artefacts=[{"name": "u1.wav", "kind": "audio"}])
     written = site.write_site(rows, tmp_path / "out", references=REFERENCES)
     names = {p.name for p in written}
@@ -198,6 +199,7 @@ def test_site_files_and_markup(sb_home, tmp_path):
     assert not re.search(r"(src|href)=\"https?:", page)  # nothing fetched from the network
     assert "<svg" in page and "Task × system" in page and "cer ↓" in page
     assert ">n/a<" in page and ">not run<" in page
+    assert "<figure>" in page and "mfcc · asr/mini-en" in page  # its layer-weight profile
     assert 'href="runs/m0/config.json"' in page
     assert 'href="runs/m0/samples/u1.wav"' in page  # an audio sample to listen to
     assert (tmp_path / "out" / "runs" / "m0" / "samples" / "u1.wav").is_file()
