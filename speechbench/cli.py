@@ -132,6 +132,7 @@ def _describe(kind: str, name: str) -> dict[str, Any]:
             "name": name,
             "corpus": obj.default_corpus,
             "needs": ",".join(obj.requires),
+            "reads": ",".join(f"{s}:{i.kind}" for s, i in obj().inputs("test").items()),
             "upstream level": obj.upstream_level,
             "metrics": ",".join(obj.metrics),
             "primary": obj.primary_metric,
@@ -146,11 +147,21 @@ def _describe(kind: str, name: str) -> dict[str, Any]:
             "reference": "yes" if obj.needs_reference else "no",
             "definition": obj.definition,
         }
+    if kind == "evaluators":
+        ok, why = obj.weights_available()
+        return {
+            "name": name,
+            "kind": obj.kind,
+            "rate": obj.sample_rate,
+            "weights": "yes" if ok else f"no: {why}",
+            "description": obj.description,
+        }
     corpus = obj()
     return {
         "name": name,
         "version": obj.version,
         "provides": ",".join(obj.provides),
+        "streams": ",".join(f"{s}x{c}" if c > 1 else s for s, c in obj.streams.items()),
         "license": obj.license,
         "prepared": "yes" if corpus.is_prepared() else "no",
         "description": obj.description,
@@ -160,7 +171,9 @@ def _describe(kind: str, name: str) -> dict[str, Any]:
 @app.command("list")
 @user_errors
 def list_plugins(
-    kind: str = typer.Argument(None, help="upstreams | downstreams | metrics | corpora"),
+    kind: str = typer.Argument(
+        None, help="upstreams | downstreams | metrics | corpora | evaluators"
+    ),
 ) -> None:
     """List registered plugins, one line each, with what each needs and provides."""
     kinds = [kind] if kind else list(registry.KINDS)
