@@ -65,7 +65,6 @@ def test_out_of_range_values_are_one_error_line(sb_home, override, key):
     assert not TinySynth().is_prepared()  # checked before anything runs
 
 
-@pytest.mark.xfail(strict=True, reason="lead: config incompatibility checked before prepare")
 def test_an_incompatible_pairing_fails_before_the_corpus_is_prepared(sb_home):
     _one_error_line(["run", "upstream=ivector", "downstream=asr", "corpus=tiny-synth"], "ivector")
     assert not TinySynth().is_prepared()
