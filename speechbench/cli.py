@@ -108,6 +108,15 @@ def _describe(kind: str, name: str) -> dict[str, Any]:
             "reference": "yes" if obj.needs_reference else "no",
             "definition": obj.definition,
         }
+    if kind == "evaluators":
+        ok, why = obj.weights_available()
+        return {
+            "name": name,
+            "kind": obj.kind,
+            "rate": obj.sample_rate,
+            "weights": "yes" if ok else f"no: {why}",
+            "description": obj.description,
+        }
     corpus = obj()
     return {
         "name": name,
@@ -123,7 +132,9 @@ def _describe(kind: str, name: str) -> dict[str, Any]:
 @app.command("list")
 @user_errors
 def list_plugins(
-    kind: str = typer.Argument(None, help="upstreams | downstreams | metrics | corpora"),
+    kind: str = typer.Argument(
+        None, help="upstreams | downstreams | metrics | corpora | evaluators"
+    ),
 ) -> None:
     """List registered plugins, one line each, with what each needs and provides."""
     kinds = [kind] if kind else list(registry.KINDS)

@@ -29,7 +29,7 @@ SAMPLE_RATE = 16000  # resemblyzer.hparams.sampling_rate
 EMBEDDING_DIM = 256  # resemblyzer.hparams.model_embedding_size
 
 
-def _weights_file() -> Path | None:
+def weights_file() -> Path | None:
     try:
         import resemblyzer
     except ImportError:
@@ -53,7 +53,7 @@ class _GE2EBase(Upstream):
 
     @classmethod
     def weights_available(cls, options=None) -> tuple[bool, str]:
-        path = _weights_file()
+        path = weights_file()
         if path is None:
             return False, f"{cls.name} needs `pip install resemblyzer webrtcvad-wheels`"
         if not path.exists():
@@ -67,7 +67,7 @@ class _GE2EBase(Upstream):
 
     def weights_fingerprint(self) -> str:
         self._require()
-        return checkpoint_digest(_weights_file())
+        return checkpoint_digest(weights_file())
 
     def partial_embeddings(self, wav: np.ndarray, rate: float, min_coverage: float) -> np.ndarray:
         """``n_partials x 256`` embeddings of 1.6 s windows, ``rate`` windows per second."""

