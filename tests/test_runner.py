@@ -160,5 +160,5 @@ def test_options_out_of_range_fail_before_anything_runs(sb_home):
         ("downstream.units=words", "downstream.units: expected one of auto, char, phone"),
     ):
         with pytest.raises(ConfigError, match=said):
-            run(["upstream=mfcc", bad, *FAST])
+            run(["upstream=mfcc", "corpus=tiny-synth", bad])
     assert not paths.results_db().exists() or ResultsStore(paths.results_db()).runs() == []
