@@ -3,11 +3,12 @@
 Not a test: run ``python benchmarks/bench_cache_memory.py`` (needs ``speechbench data
 prepare mini-dcase``, about 2 minutes offline; or ``--corpus tiny-synth`` for a smoke
 run). A synthetic upstream with HuBERT-base's shape, 13 layers x 768 dims at 50 frames/s
-(a fixed random projection of 20 ms frames: cheap to compute, same feature volume), is
-run over all three splits, the way a run does. Each phase runs in a fresh process and
-reports its peak resident memory (``ru_maxrss``: anonymous + file-backed pages, the
-number a run stores as ``peak_memory_mb``) and the peak of anonymous memory alone
-(sampled every 20 ms from /proc/self/status), against the size of the features on disk:
+(``benchmarks/synthetic_upstream.py``: a fixed random projection of 20 ms frames, cheap
+to compute, same feature volume) is run over all three splits, the way a run does. Each
+phase runs in a fresh process and reports its peak resident memory (``ru_maxrss``:
+anonymous + file-backed pages, the number a run stores as ``peak_memory_mb``) and the
+peak of anonymous memory alone (sampled every 20 ms from /proc/self/status), against
+the size of the features on disk:
 
 - ``v2-extract``: cold ``cache.cached_features`` for train, dev and test;
 - ``v2-read``: warm open of the three splits, then every item read batch by batch
@@ -18,10 +19,15 @@ number a run stores as ``peak_memory_mb``) and the peak of anonymous memory alon
   (one batch of per-item copies plus the padded batch);
 - ``v2-read-no-release``: ``v2-read`` without dropping read pages from the mapping
   (``madvise(MADV_DONTNEED)``): file-backed RSS then grows to the entry's size;
+- ``v2-train-epoch``: what a run now does (``speechbench.dataset``, the runner's data
+  path): one training epoch of a small SUPERB-style head (softmax layer weights, mean
+  over time, linear; scene labels) over batches materialized one at a time, then dev
+  and test inference;
 - ``v1-extract`` / ``v1-load`` / ``v1-run``: the v1 cache (commit 5af6313): extraction
   into one dict per split then ``torch.save``; ``torch.load`` of the three splits (the
-  runner kept all three); and what a v1 run then held: the dicts plus
-  ``training.make_batches`` of dev (kept for the whole training) and of one train epoch.
+  runner kept all three); and what a v1 run then held: the dicts plus v1
+  ``training.make_batches`` of dev (kept for the whole training) and of one train epoch
+  (replicated here: main's training no longer has it).
   ``--v1-fraction`` runs these on the first fraction of every split (they need several
   GB); their numbers then scale with the fraction.
 
@@ -39,7 +45,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -48,35 +53,9 @@ HERE = Path(__file__).resolve().parent
 SPLITS = ("train", "dev", "test")
 
 
-@dataclass
-class SyntheticOptions:
-    num_layers: int = 13
-    dim: int = 768
-
-
 def synthetic_upstream():
-    from speechbench.upstreams.base import Upstream
-
-    class SyntheticHubertShape(Upstream):
-        """13 x 768 at 50 frames/s: a fixed random projection of 20 ms frames per layer."""
-
-        name = "bench-synthetic-13x768"
-        Options = SyntheticOptions
-        sample_rate = 16000
-        frame_rate = 50.0
-
-        def __init__(self, options=None):
-            super().__init__(options)
-            self.num_layers, self.dim = self.options.num_layers, self.options.dim
-            generator = torch.Generator().manual_seed(0)
-            self.register_buffer("weight", torch.randn(320, self.dim, generator=generator))
-
-        def forward(self, wavs, lengths):
-            usable = wavs[:, : wavs.shape[1] // 320 * 320]
-            base = usable.reshape(len(wavs), -1, 320) @ self.weight
-            return [base.roll(k, dims=-1) + k for k in range(self.num_layers)], self.frame_lengths(
-                lengths
-            )
+    sys.path.insert(0, str(HERE))
+    from synthetic_upstream import SyntheticHubertShape
 
     return SyntheticHubertShape()
 
@@ -158,6 +137,96 @@ def _v1_extract(upstream, corpus, records, max_batch_seconds):
     return out
 
 
+def _label(record) -> str:
+    return str(record.labels.get("scene") or record.speaker)  # tiny-synth: speakers
+
+
+class _SceneTask:
+    """The least a task needs for TaskData.batches: main-stream features, a scene label."""
+
+    def __init__(self, classes: list[str]) -> None:
+        self.classes = classes
+
+    def inputs(self, stage):
+        from speechbench.downstreams.base import Input
+
+        return {"main": Input()}
+
+    def target(self, record):
+        return self.classes.index(_label(record))
+
+    def collate(self, targets, frames):
+        return torch.tensor(targets)
+
+
+def _train_epoch(upstream, corpus, splits, args) -> dict:
+    """One training epoch + dev + test inference through the runner's data path
+    (speechbench.dataset: TaskData over FeatureSets, one batch materialized at a time)
+    with a SUPERB-style head: softmax layer weights, mean over time, linear."""
+    import random
+
+    from speechbench.downstreams.base import WeightedLayerSum
+
+    from speechbench import cache
+    from speechbench.dataset import CorpusData, TaskData, materialized
+
+    features = {}
+    for split in SPLITS:
+        found, hit = cache.cached_features(
+            upstream, upstream.options, corpus, split, splits[split], args.batch_seconds
+        )
+        assert hit, "run v2-extract first"
+        features[(split, "main")] = found
+    data = TaskData({corpus.name: CorpusData(corpus, dict(splits), features)})
+    classes = sorted({_label(r) for recs in splits.values() for r in recs})
+    task = _SceneTask(classes)
+    head = torch.nn.ModuleDict(
+        {
+            "sum": WeightedLayerSum(upstream.num_layers),
+            "out": torch.nn.Linear(upstream.dim, len(classes)),
+        }
+    )
+    optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3)
+    out = {"disk_bytes": sum(f.nbytes for f in features.values())}
+    for split in SPLITS:
+        stage = split
+        rng = random.Random(0) if split == "train" else None
+        plans = data.batches(
+            task, corpus.name, split, stage, args.batch_size, args.batch_frames, rng
+        )
+        t0 = time.perf_counter()
+        for batch in materialized(plans):
+            feats = batch.features["main"]
+            with torch.set_grad_enabled(split == "train"):
+                logits = head["out"](head["sum"](feats).mean(dim=1))
+                loss = torch.nn.functional.cross_entropy(logits, batch.targets)
+            if split == "train":
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            del batch, feats
+        out[f"{split}_s"] = round(time.perf_counter() - t0, 2)
+        out[f"{split}_batches"] = len(plans)
+    return out
+
+
+def _v1_make_batches(records, features, targets, batch_size, max_batch_frames):
+    """v1 ``training.make_batches`` (commit 5af6313): every batch of the epoch built up
+    front as float32 padded tensors."""
+    from speechbench.batching import length_groups
+
+    groups = length_groups([features[r.id].shape[1] for r in records], max_batch_frames, batch_size)
+    batches = []
+    for group in groups:
+        feats = [features[records[i].id].float() for i in group]  # each L x T x D
+        lengths = torch.tensor([f.shape[1] for f in feats])
+        padded = torch.zeros(len(feats), feats[0].shape[0], int(lengths.max()), feats[0].shape[2])
+        for i, f in enumerate(feats):
+            padded[i, :, : f.shape[1]] = f
+        batches.append((padded, lengths, [targets[records[i].id] for i in group]))
+    return batches
+
+
 def run_phase(phase: str, args: argparse.Namespace) -> dict:
     from speechbench import batching, cache, registry
 
@@ -216,6 +285,8 @@ def run_phase(phase: str, args: argparse.Namespace) -> dict:
                 result[f"{name}_read_s"] = round(time.perf_counter() - t0, 2)
                 result[f"{name}_padded_mb"] = _mb(read)
                 result[f"{name}_largest_batch_mb"] = _mb(largest)
+        elif phase == "v2-train-epoch":
+            result.update(_train_epoch(upstream, corpus, splits, args))
         elif phase == "v1-extract":
             v1_dir.mkdir(parents=True, exist_ok=True)
             held = {}
@@ -224,17 +295,15 @@ def run_phase(phase: str, args: argparse.Namespace) -> dict:
                 torch.save(held[s], v1_dir / f"{s}.pt")
             result["disk_bytes"] = sum((v1_dir / f"{s}.pt").stat().st_size for s in SPLITS)
         elif phase in ("v1-load", "v1-run"):
-            from speechbench.training import make_batches
-
             held = {s: torch.load(v1_dir / f"{s}.pt", weights_only=True) for s in SPLITS}
             result["disk_bytes"] = sum((v1_dir / f"{s}.pt").stat().st_size for s in SPLITS)
             result["loaded_rss_mb"] = _mb(_status()["VmRSS"])
             if phase == "v1-run":  # train_head: dev batches for the whole run + one epoch
                 targets = {r.id: 0 for recs in splits.values() for r in recs}
-                dev = make_batches(
+                dev = _v1_make_batches(
                     splits["dev"], held["dev"], targets, args.batch_size, args.batch_frames
                 )
-                train = make_batches(
+                train = _v1_make_batches(
                     splits["train"], held["train"], targets, args.batch_size, args.batch_frames
                 )
                 result["batches"] = len(dev) + len(train)
@@ -258,7 +327,10 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=6)
     parser.add_argument(
         "--phases",
-        default="v2-extract,v2-read,v2-read-get,v2-read-no-release,v1-extract,v1-load,v1-run",
+        default=(
+            "v2-extract,v2-read,v2-read-get,v2-read-no-release,v2-train-epoch,"
+            "v1-extract,v1-load,v1-run"
+        ),
     )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "cache_memory.json")
     parser.add_argument(
@@ -289,7 +361,9 @@ def main() -> None:
         for flag in ("v1_fraction", "batch_seconds", "batch_size", "batch_frames", "layer"):
             cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
         print(f"-- {phase}", file=sys.stderr, flush=True)
-        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(f"phase {phase} failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
         print(json.dumps(result), file=sys.stderr, flush=True)
         report["phases"].append(result)

@@ -267,11 +267,13 @@ class FeatureSet:
         # id -> [size, mtime_ns, decoded seconds] of its audio at extraction (warm checks)
         self.sources: dict[str, list[int]] = dict(index.get("sources", {}))
         self._map: mmap.mmap | None = None
+        self._inode: int | None = None
 
     # picklable: the mapping is process-local
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_map"] = None
+        state["_inode"] = None
         return state
 
     def __len__(self) -> int:
@@ -337,6 +339,7 @@ class FeatureSet:
                 if size != self.nbytes:
                     self._fail(f"is {size} bytes, its index says {self.nbytes}")
                 self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                self._inode = os.fstat(fh.fileno()).st_ino
         return self._map
 
     def _layers(self, layers: Sequence[int] | None) -> list[int]:
@@ -390,8 +393,12 @@ class FeatureSet:
             pass
 
     def _fail(self, reason: str) -> None:
-        meta = self.path.with_suffix(".json")
-        meta.unlink(missing_ok=True)  # the next cached_features() call rebuilds the entry
+        try:  # invalidate: the next cached_features() call rebuilds the entry, unless
+            # another process has rebuilt it since this set was opened (a new file)
+            if self._inode is None or self.path.stat().st_ino == self._inode:
+                self.path.with_suffix(".json").unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
         raise CorruptCacheError(
             f"cache entry {self.path} {reason}; it has been invalidated: run again to rebuild it"
         )

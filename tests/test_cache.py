@@ -347,3 +347,19 @@ def test_streams_are_cached_separately(sb_home):
 
     with pytest.raises(SpeechbenchError, match="2 channels"):
         cache.cached_features(Fbank(), FbankOptions(), Stereo(), "dev", records, 60, "enroll")
+
+
+def test_run_with_truncated_audio_ends_in_one_error_line(sb_home):
+    from typer.testing import CliRunner
+
+    from speechbench.cli import app
+
+    corpus = TinySynth()
+    target = corpus.audio_path(_split(corpus, "train")[0])
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    args = ["run", "upstream=mfcc", "corpus=tiny-synth", "downstream.max_epochs=1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(target) in errors[0] and "manifest says" in errors[0]
+    assert "Traceback" not in result.output
