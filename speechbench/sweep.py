@@ -198,6 +198,7 @@ class WorkerStore(ResultsStore):
 
     def __init__(self) -> None:  # noqa: D107 - no file, so no parent __init__
         self.path = Path(":memory:")
+        self.read_only = False
         self._conn = sqlite3.connect(":memory:", check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._conn.executescript(SCHEMA)
