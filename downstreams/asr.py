@@ -16,7 +16,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from speechbench.downstreams.base import Batch, Downstream, TrainOptions, WeightedLayerSum
+from speechbench.downstreams.base import (
+    Batch,
+    GradientTrained,
+    Stage,
+    TrainOptions,
+    UpstreamInfo,
+    WeightedLayerSum,
+)
 from speechbench.metrics.recognition import (
     character_error_rate,
     phone_error_rate,
@@ -27,6 +34,7 @@ from torch import nn
 from speechbench.corpora.base import Utterance
 from speechbench.corpora.phones import phone_sequence
 from speechbench.errors import ConfigError
+from speechbench.options import option
 from speechbench.text import CHARACTERS
 
 BLANK = 0
@@ -34,14 +42,16 @@ BLANK = 0
 
 @dataclass
 class ASROptions(TrainOptions):
-    units: str = "auto"  # "char", "phone", or "auto" (phones where the corpus has them)
+    # "char", "phone", or "auto" (phones where the corpus has them)
+    units: str = option("auto", choices=("auto", "char", "phone"))
     # Defaults measured on mini-en (fbank): 96 units per direction at <= 25 frames/s halve
     # the cost of an epoch against 128 at 34 frames/s and leave the all-blank CTC plateau
     # sooner with small batches and lr 3e-3; characters are ~15/s, so 25 frames/s suffice.
-    hidden: int = 96
-    layers: int = 2
-    dropout: float = 0.1
-    max_frame_rate: float = 25.0  # neighbouring frames are stacked down to at most this rate
+    hidden: int = option(96, low=1)
+    layers: int = option(2, low=1, high=8)
+    dropout: float = option(0.1, low=0.0, high=0.95)
+    # neighbouring frames are stacked down to at most this rate
+    max_frame_rate: float = option(25.0, low=0.0, low_open=True)
     lr: float = 3e-3
     batch_size: int = 8
     max_epochs: int = 40
@@ -85,7 +95,7 @@ class CTCHead(nn.Module):
         return self.out(self.dropout(y)).log_softmax(-1), lengths
 
 
-class ASR(Downstream):
+class ASR(GradientTrained):
     name = "asr"
     description = "CTC BiLSTM head; characters (WER/CER) or phones (PER)"
     Options = ASROptions
@@ -105,10 +115,6 @@ class ASR(Downstream):
         return bool(records) and all(r.phones for r in records)
 
     def _choose_units(self, records: list[Utterance]) -> str:
-        if self.options.units not in ("auto", "char", "phone"):
-            raise ConfigError(
-                f"bad value {self.options.units!r} for downstream.units: use auto, char or phone"
-            )
         if self.options.units == "phone" and not self._has_phones(records):
             raise ConfigError(
                 "downstream.units=phone needs a corpus with phone alignments "
@@ -142,12 +148,12 @@ class ASR(Downstream):
         # unseen symbols (a phone only in test) cannot be targets; skipping them is scored as errors
         return torch.tensor([self.index[s] for s in symbols if s in self.index], dtype=torch.long)
 
-    def build_head(self, dim: int, num_layers: int, frame_rate: float) -> nn.Module:
-        stack = max(1, math.ceil(frame_rate / self.options.max_frame_rate - 1e-9))
-        return CTCHead(dim, num_layers, stack, self.options, len(self.units) + 1)
+    def build_head(self, upstream: UpstreamInfo) -> nn.Module:
+        stack = max(1, math.ceil(upstream.frame_rate / self.options.max_frame_rate - 1e-9))
+        return CTCHead(upstream.dim, upstream.num_layers, stack, self.options, len(self.units) + 1)
 
     def loss(self, head: nn.Module, batch: Batch) -> torch.Tensor:
-        log_probs, lengths = head(batch.features, batch.lengths)
+        log_probs, lengths = head(batch.features["main"], batch.lengths["main"])
         targets = torch.cat(batch.targets)
         target_lengths = torch.tensor([len(t) for t in batch.targets])
         return F.ctc_loss(
@@ -161,7 +167,7 @@ class ASR(Downstream):
         )
 
     def predict(self, head: nn.Module, batch: Batch) -> list[str]:
-        log_probs, lengths = head(batch.features, batch.lengths)
+        log_probs, lengths = head(batch.features["main"], batch.lengths["main"])
         best = log_probs.argmax(-1)
         outputs = []
         for seq, n in zip(best, lengths.tolist(), strict=True):
@@ -171,7 +177,9 @@ class ASR(Downstream):
             outputs.append(" ".join(text.split()))
         return outputs
 
-    def score(self, predictions: list[Any], records: list[Utterance]) -> dict[str, float]:
+    def score(
+        self, predictions: list[Any], records: list[Utterance], stage: Stage
+    ) -> dict[str, float]:
         refs = [self.reference(r) for r in records]
         if self.unit_kind == "phone":
             return {"per": phone_error_rate(refs, predictions)}

@@ -10,8 +10,8 @@ any frame-level upstream works, one layer of it chosen by ``downstream.layer``):
 3. the trial score is the average per-frame log-likelihood ratio of the test frames
    between the adapted model and the UBM.
 MAP adaptation and the LLR are a few lines of torch, written here (no maintained
-library exposes GMM MAP adaptation). Nothing is trained by gradient: ``fit`` trains
-the UBM and reports the dev EER; trials are scored as in the ``sv`` downstream.
+library exposes GMM MAP adaptation). Nothing is trained by gradient: one closed-form
+fitter trains the UBM by EM (seeded by the run seed); trials are scored as in ``sv``.
 """
 
 from __future__ import annotations
@@ -22,26 +22,27 @@ from typing import Any
 
 import numpy as np
 import torch
-from speechbench.downstreams.base import Batch, Downstream, TrainOptions
+from speechbench.downstreams.base import Batch, Downstream, Stage, TrainOptions, UpstreamInfo
 from speechbench.downstreams.trials import trial_outputs, trials_for, verification_metrics
 from torch import nn
 from tqdm import tqdm
 
 from speechbench.corpora.base import Utterance
 from speechbench.errors import ConfigError, SpeechbenchError
+from speechbench.fitting import ClosedFormFitter
+from speechbench.options import option
 from speechbench.ubm import train_ubm
 
 
 @dataclass
 class GmmUbmOptions(TrainOptions):
-    num_gaussians: int = 128
-    relevance: float = 16.0  # MAP relevance factor r
-    ubm_iterations: int = 30
-    max_ubm_frames: int = 200_000
+    num_gaussians: int = option(128, low=1)
+    relevance: float = option(16.0, low=0.0, low_open=True)  # MAP relevance factor r
+    ubm_iterations: int = option(30, low=1)
+    max_ubm_frames: int = option(200_000, low=1)
     layer: int = -1  # which upstream layer (frame-level features) the GMMs model
     trials: str = ""  # trial file for the test split; empty: the records' labels["trials"]
-    bootstrap: int = 1000
-    seed: int = 0
+    bootstrap: int = option(1000, low=0, budget=True)
 
 
 def diag_log_likelihoods(
@@ -109,63 +110,59 @@ class GmmUbmVerification(Downstream):
 
     def __init__(self, options: GmmUbmOptions | None = None) -> None:
         super().__init__(options)
-        o = self.options
-        if o.num_gaussians < 1 or o.relevance <= 0 or o.max_ubm_frames < 1:
-            raise ConfigError(
-                "downstream.num_gaussians and downstream.max_ubm_frames must be >= 1 and "
-                "downstream.relevance > 0"
-            )
+        self.ubm: UBMHead | None = None  # set by the EM fitter
 
     def setup(self, train: list[Utterance]) -> None:
-        """Nothing to learn up front; the UBM is trained in ``fit``."""
+        """Nothing to learn up front; the UBM is trained by its fitter."""
 
     def target(self, record: Utterance) -> str:
         return record.speaker or ""
 
-    def build_head(self, dim: int, num_layers: int, frame_rate: float) -> nn.Module:
-        if not -num_layers <= self.options.layer < num_layers:
+    def build_head(self, upstream: UpstreamInfo) -> nn.Module:
+        if not -upstream.num_layers <= self.options.layer < upstream.num_layers:
             raise ConfigError(
-                f"downstream.layer={self.options.layer} but the upstream has {num_layers} "
-                f"layer(s); use 0..{num_layers - 1} or -1"
+                f"downstream.layer={self.options.layer} but the upstream has "
+                f"{upstream.num_layers} layer(s); use 0..{upstream.num_layers - 1} or -1"
             )
         return UBMHead(self.options.layer)
 
-    def fit(self, head, train, dev):
-        from speechbench.training import TrainResult, make_batches
+    def fitters(self, upstream: UpstreamInfo):
+        return [ClosedFormFitter("ubm-em", self.fit_ubm)]
 
+    def fit_ubm(self, head: UBMHead) -> None:
+        """EM on the training frames of the chosen layer (read one utterance at a time;
+        ``train_ubm`` subsamples at most ``max_ubm_frames``), seeded by the run seed."""
         o = self.options
-        records, features = train
-        frames = torch.cat([features[r.id][o.layer] for r in records]).double().numpy()
+        layer = o.layer
+        parts = []
+        for corpus in self.data.names:
+            store = self.data.corpora[corpus].features[("train", "main")]
+            for record in self.data.records("train", corpus):
+                feats = store.get(record.id)
+                parts.append(feats[layer].double().numpy())
         ubm = train_ubm(
-            frames,
+            np.concatenate(parts),
             o.num_gaussians,
             o.max_ubm_frames,
             o.ubm_iterations,
-            o.seed,
+            self.seed,
             "downstream.num_gaussians",
         )
         head.log_weights = torch.from_numpy(np.log(ubm.weights_))
         head.means = torch.from_numpy(ubm.means_)
         head.variances = torch.from_numpy(ubm.covariances_)
-        batches = make_batches(
-            dev[0], dev[1], {r.id: "" for r in dev[0]}, o.batch_size, o.max_batch_frames
-        )
-        scores, _ = self.evaluate(head, batches)
-        entry = {"epoch": 0, "ubm_converged": bool(ubm.converged_)}
-        entry.update({f"dev_{k}": v for k, v in scores.items()})
-        return TrainResult(best_epoch=0, best_dev=entry, epochs_run=0, history=[entry])
-
-    def loss(self, head: nn.Module, batch: Batch) -> torch.Tensor:
-        raise SpeechbenchError("sv-gmm-ubm is trained by EM in fit(), not by gradient descent")
+        self.ubm = head
 
     def predict(self, head: nn.Module, batch: Batch) -> list[Any]:
         """Per-utterance frames (the GMM-UBM scores trials on frames, not embeddings)."""
-        return head.frames(batch.features, batch.lengths)
+        return head.frames(batch.features["main"], batch.lengths["main"])
 
-    def trial_scores(self, head: UBMHead, records: list[Utterance], frames: list[torch.Tensor]):
+    def trial_scores(
+        self, head: UBMHead, records: list[Utterance], frames: list[torch.Tensor], stage: Stage
+    ):
         if not head.fitted:
-            raise SpeechbenchError("sv-gmm-ubm: the UBM is not trained; fit() comes first")
-        trials = trials_for(records, self.options.trials)
+            raise SpeechbenchError("sv-gmm-ubm: the UBM is not trained; fit it first")
+        trials = trials_for(records, stage, self.options.trials)
         row = {r.id: i for i, r in enumerate(records)}
         ubm_ll = {}  # mean UBM log-likelihood of each test utterance
         for t in {t.test for t in trials}:
@@ -190,18 +187,22 @@ class GmmUbmVerification(Downstream):
                 scores[k] = float(speaker_ll - ubm_ll[test])
         return trials, scores
 
-    def evaluate(self, head: nn.Module, batches: Iterable[Batch]):
+    def evaluate(self, head: nn.Module, batches: Iterable[Batch], stage: Stage, ctx):
         records: list[Utterance] = []
         frames: list[torch.Tensor] = []
         for batch in batches:
             frames.extend(self.predict(head, batch))
             records.extend(batch.records)
-        trials, scores = self.trial_scores(head, records, frames)
-        is_test = records[0].split == "test"
-        metrics = verification_metrics(scores, trials, self.options.bootstrap if is_test else 0)
+        trials, scores = self.trial_scores(head, records, frames, stage)
+        n_boot = self.options.bootstrap if stage == "test" else 0
+        metrics = verification_metrics(scores, trials, n_boot)
         return metrics, trial_outputs(trials, scores)
 
-    def score(self, predictions: list[Any], records: list[Utterance]) -> dict[str, float]:
-        raise SpeechbenchError(
-            "sv-gmm-ubm scores need the UBM; call evaluate(head, batches) instead of score()"
-        )
+    def score(
+        self, predictions: list[Any], records: list[Utterance], stage: Stage
+    ) -> dict[str, float]:
+        """EER/minDCF of per-record frames under the fitted UBM."""
+        if self.ubm is None:
+            raise SpeechbenchError("sv-gmm-ubm: the UBM is not trained; fit it first")
+        trials, scores = self.trial_scores(self.ubm, records, predictions, stage)
+        return verification_metrics(scores, trials)

@@ -25,25 +25,34 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from speechbench.downstreams.base import Batch, Downstream, TrainOptions
-from speechbench.downstreams.pooling import UtteranceEncoder
+from speechbench.downstreams.base import (
+    Batch,
+    GradientTrained,
+    Stage,
+    TrainOptions,
+    UpstreamInfo,
+)
+from speechbench.downstreams.pooling import HEADS, UtteranceEncoder
 from speechbench.metrics.bootstrap import bootstrap_ci
 from speechbench.metrics.lid import cavg, lid_accuracy, lid_eer
 from torch import nn
 
 from speechbench.corpora.base import Utterance
 from speechbench.errors import CorpusError
+from speechbench.options import option
 
 FULL = "full"
 
 
 @dataclass
 class LIDOptions(TrainOptions):
-    head: str = "asp"  # "asp" (attentive statistics pooling) or "tdnn" (x-vector)
-    hidden: int = 256
-    embed_dim: int = 128
-    dropout: float = 0.1
-    bootstrap: int = 1000  # resamples for the test Cavg interval; 0: none
+    # "asp" (attentive statistics pooling) or "tdnn" (x-vector)
+    head: str = option("asp", choices=HEADS)
+    hidden: int = option(256, low=1)
+    embed_dim: int = option(128, low=1)
+    dropout: float = option(0.1, low=0.0, high=0.95)
+    # resamples for the test Cavg interval; 0: none
+    bootstrap: int = option(1000, low=0, budget=True)
     max_epochs: int = 20
     patience: int = 5
 
@@ -75,7 +84,7 @@ def condition_of(record: Utterance) -> str:
     return str(record.labels.get("condition") or FULL)
 
 
-class LanguageID(Downstream):
+class LanguageID(GradientTrained):
     name = "lid"
     description = "language classifier (ASP/x-vector head); Cavg, EER, accuracy per duration"
     Options = LIDOptions
@@ -108,17 +117,20 @@ class LanguageID(Downstream):
             )
         return self.index[record.language]
 
-    def build_head(self, dim: int, num_layers: int, frame_rate: float) -> nn.Module:
-        return LanguageHead(dim, num_layers, len(self.languages), self.options)
+    def build_head(self, upstream: UpstreamInfo) -> nn.Module:
+        return LanguageHead(upstream.dim, upstream.num_layers, len(self.languages), self.options)
 
     def loss(self, head: nn.Module, batch: Batch) -> torch.Tensor:
-        return F.cross_entropy(head(batch.features, batch.lengths), torch.tensor(batch.targets))
+        logits = head(batch.features["main"], batch.lengths["main"])
+        return F.cross_entropy(logits, torch.tensor(batch.targets))
 
     def predict(self, head: nn.Module, batch: Batch) -> list[list[float]]:
         with torch.no_grad():
-            return detection_llrs(head(batch.features, batch.lengths)).tolist()
+            return detection_llrs(head(batch.features["main"], batch.lengths["main"])).tolist()
 
-    def score(self, predictions: list[Any], records: list[Utterance]) -> dict[str, float]:
+    def score(
+        self, predictions: list[Any], records: list[Utterance], stage: Stage
+    ) -> dict[str, float]:
         scores = np.asarray(predictions, dtype=np.float64)
         labels = np.array([self.target(r) for r in records], dtype=np.int64)
         conditions = np.array([condition_of(r) for r in records])
@@ -135,8 +147,7 @@ class LanguageID(Downstream):
                 lid_eer=lid_eer(scores, labels),
                 lid_accuracy=lid_accuracy(scores, labels),
             )
-        is_test = bool(records) and records[0].split == "test"
-        if is_test and self.options.bootstrap > 0:
+        if stage == "test" and self.options.bootstrap > 0:
             keep = conditions == FULL if FULL in conditions else np.ones(len(labels), bool)
             interval = bootstrap_ci(
                 cavg, scores[keep], labels[keep], n_resamples=self.options.bootstrap, seed=0
@@ -144,8 +155,8 @@ class LanguageID(Downstream):
             result["cavg_ci_low"], result["cavg_ci_high"] = interval.low, interval.high
         return result
 
-    def evaluate(self, head: nn.Module, batches: Iterable[Batch]):
-        metrics, outputs = super().evaluate(head, batches)
+    def evaluate(self, head: nn.Module, batches: Iterable[Batch], stage: Stage, ctx):
+        metrics, outputs = super().evaluate(head, batches, stage, ctx)
         for output in outputs:  # name the languages instead of a bare score list
             output["prediction"] = {
                 lang: round(s, 4)

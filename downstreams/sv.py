@@ -3,15 +3,17 @@
 Frame-level upstreams: an utterance encoder (weighted layer sum -> attentive statistics
 pooling, or the x-vector TDNN -> statistics pooling -> embedding; ``speechbench.
 downstreams.pooling``) is trained as a softmax speaker classifier on the training
-speakers; its embedding layer is the speaker embedding. Utterance-level upstreams
-(i-vector, GE2E) already give embeddings, so the head is the back-end alone (fitted in
-``fit``, no gradient training).
+speakers (the gradient fitter); its embedding layer is the speaker embedding.
+Utterance-level upstreams (i-vector, GE2E) already give embeddings, so there is no
+gradient fitter. Either way a closed-form fitter then fits the back-end on the training
+embeddings of the final head.
 
 Trials are scored with a back-end fitted on the training embeddings: cosine,
 LDA + cosine, or Gaussian PLDA (``speechbench.downstreams.backends``). Reported: EER
 and minDCF (P_target 0.01) with 95% bootstrap intervals over trials (test split).
 The dev split (training speakers, unseen utterances) is scored on trials drawn from
-its speaker labels, and early stopping watches that dev EER.
+its speaker labels, and early stopping watches that dev EER (with a back-end fitted on
+the current head's training embeddings, since the final one is fitted after training).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from speechbench.downstreams.backends import Backend
-from speechbench.downstreams.base import Batch, Downstream, TrainOptions
-from speechbench.downstreams.pooling import UtteranceEncoder
+from speechbench.downstreams.backends import BACKENDS, Backend
+from speechbench.downstreams.base import Batch, Downstream, Stage, TrainOptions, UpstreamInfo
+from speechbench.downstreams.pooling import HEADS, UtteranceEncoder
 from speechbench.downstreams.trials import (
     Trial,
     trial_outputs,
@@ -35,22 +37,28 @@ from speechbench.downstreams.trials import (
 from torch import nn
 
 from speechbench.corpora.base import Utterance
-from speechbench.errors import ConfigError, CorpusError
+from speechbench.dataset import materialized
+from speechbench.errors import CorpusError
+from speechbench.fitting import ClosedFormFitter
+from speechbench.options import option
+from speechbench.training import GradientFitter
 
 UNSEEN = -1  # target of an utterance whose speaker is not a training speaker
 
 
 @dataclass
 class SVOptions(TrainOptions):
-    head: str = "asp"  # "asp" (attentive statistics pooling) or "tdnn" (x-vector)
-    hidden: int = 256
-    embed_dim: int = 128
-    dropout: float = 0.1
-    backend: str = "cosine"  # "cosine", "lda-cosine" or "plda"
-    lda_dim: int = 0  # 0: training speakers - 1
+    # "asp" (attentive statistics pooling) or "tdnn" (x-vector)
+    head: str = option("asp", choices=HEADS)
+    hidden: int = option(256, low=1)
+    embed_dim: int = option(128, low=1)
+    dropout: float = option(0.1, low=0.0, high=0.95)
+    backend: str = option("cosine", choices=BACKENDS)
+    lda_dim: int = option(0, low=0)  # 0: training speakers - 1
     wccn: bool = False
     trials: str = ""  # trial file for the test split; empty: the records' labels["trials"]
-    bootstrap: int = 1000  # resamples for the test-set confidence intervals; 0: none
+    # resamples for the test-set confidence intervals; 0: none
+    bootstrap: int = option(1000, low=0, budget=True)
     max_epochs: int = 20
     patience: int = 5
 
@@ -85,7 +93,8 @@ def embed(head: nn.Module, batches: Iterable[Batch]) -> tuple[list[Utterance], n
     records, vectors = [], []
     with torch.no_grad():
         for batch in batches:
-            vectors.append(head(batch.features, batch.lengths).double().numpy())
+            out = head(batch.features["main"], batch.lengths["main"])
+            vectors.append(out.double().numpy())
             records.extend(batch.records)
     return records, np.concatenate(vectors) if vectors else np.zeros((0, 0))
 
@@ -102,11 +111,9 @@ class SpeakerVerification(Downstream):
 
     def __init__(self, options: SVOptions | None = None) -> None:
         super().__init__(options)
-        Backend(self.options.backend, self.options.lda_dim)  # bad values fail before extraction
         self.speakers: list[str] = []
         self.index: dict[str, int] = {}
-        self.train_data: tuple[list[Utterance], dict[str, torch.Tensor]] | None = None
-        self.backend: Backend | None = None
+        self.backend: Backend | None = None  # fitted by the back-end fitter
 
     def setup(self, train: list[Utterance]) -> None:
         self.speakers = sorted({r.speaker for r in train if r.speaker})
@@ -120,70 +127,69 @@ class SpeakerVerification(Downstream):
     def target(self, record: Utterance) -> int:
         return self.index.get(record.speaker, UNSEEN)
 
-    def build_head(self, dim: int, num_layers: int, frame_rate: float) -> nn.Module:
-        if frame_rate <= 0:  # one vector per utterance
+    def build_head(self, upstream: UpstreamInfo) -> nn.Module:
+        if upstream.frame_rate <= 0:  # one vector per utterance
             return EmbeddingPassThrough()
-        return SpeakerHead(dim, num_layers, len(self.speakers), self.options)
+        return SpeakerHead(upstream.dim, upstream.num_layers, len(self.speakers), self.options)
 
-    def fit(self, head, train, dev):
-        """Keep the training features for the back-end; an utterance-level upstream's
-        head is the back-end alone, fitted here (nothing to train by gradient)."""
-        from speechbench.training import TrainResult, make_batches
-
-        self.train_data = train
-        if not isinstance(head, EmbeddingPassThrough):
-            return None
-        opts = self.options
-        batches = make_batches(
-            dev[0], dev[1], {r.id: 0 for r in dev[0]}, opts.batch_size, opts.max_batch_frames
-        )
-        scores, _ = self.evaluate(head, batches)
-        entry = {"epoch": 0, **{f"dev_{k}": v for k, v in scores.items()}}
-        return TrainResult(best_epoch=0, best_dev=entry, epochs_run=0, history=[entry])
+    def fitters(self, upstream: UpstreamInfo):
+        backend = ClosedFormFitter(f"backend:{self.options.backend}", self.fit_backend)
+        if upstream.frame_rate <= 0:
+            return [backend]
+        return [GradientFitter(self.loss), backend]
 
     def loss(self, head: nn.Module, batch: Batch) -> torch.Tensor:
         targets = torch.tensor(batch.targets)
         if (targets == UNSEEN).any():
             raise CorpusError("a training utterance has no training speaker label")
-        return F.cross_entropy(head.classifier(head(batch.features, batch.lengths)), targets)
+        embeddings = head(batch.features["main"], batch.lengths["main"])
+        return F.cross_entropy(head.classifier(embeddings), targets)
 
     def predict(self, head: nn.Module, batch: Batch) -> list[list[float]]:
         with torch.no_grad():
-            return head(batch.features, batch.lengths).tolist()
+            return head(batch.features["main"], batch.lengths["main"]).tolist()
 
-    def fitted_backend(self, head: nn.Module) -> Backend:
-        """The back-end fitted on training embeddings of the head as it is now."""
-        if self.train_data is None:
-            raise ConfigError("sv: fit() was not called with the training features")
-        from speechbench.training import make_batches
-
-        records, features = self.train_data
+    def backend_for(self, head: nn.Module) -> Backend:
+        """A back-end fitted on the training embeddings of the head as it is now."""
         opts = self.options
-        batches = make_batches(
-            records, features, {r.id: 0 for r in records}, opts.batch_size, opts.max_batch_frames
-        )
-        train_records, vectors = embed(head, batches)
+        plans = [
+            plan
+            for corpus in self.data.names
+            for plan in self.data.batches(
+                self, corpus, "train", "train", opts.batch_size, opts.max_batch_frames
+            )
+        ]
+        head.eval()
+        train_records, vectors = embed(head, materialized(plans))
         backend = Backend(opts.backend, opts.lda_dim, opts.wccn)
         return backend.fit(vectors, [r.speaker for r in train_records])
 
+    def fit_backend(self, head: nn.Module) -> None:
+        """The closed-form fitter: the final head's back-end, kept for test scoring."""
+        self.backend = self.backend_for(head)
+
     def trial_scores(
-        self, records: list[Utterance], vectors: np.ndarray
+        self, records: list[Utterance], vectors: np.ndarray, backend: Backend, stage: Stage
     ) -> tuple[list[Trial], np.ndarray]:
-        """The split's trials and their scores under the last fitted back-end."""
-        if self.backend is None:
-            raise ConfigError("sv: no fitted back-end; call evaluate(head, batches)")
-        trials = trials_for(records, self.options.trials)
+        trials = trials_for(records, stage, self.options.trials)
         row = {r.id: i for i, r in enumerate(records)}
         enroll = vectors[[row[t.enroll] for t in trials]]
         test = vectors[[row[t.test] for t in trials]]
-        return trials, self.backend.score(enroll, test)
+        return trials, backend.score(enroll, test)
 
-    def evaluate(self, head: nn.Module, batches: Iterable[Batch]):
+    def _backend(self, head: nn.Module | None) -> Backend:
+        if self.backend is not None:
+            return self.backend
+        if head is None:
+            raise CorpusError("sv: no fitted back-end yet; fit the task first")
+        return self.backend_for(head)  # during gradient training: the current head's
+
+    def evaluate(self, head: nn.Module, batches: Iterable[Batch], stage: Stage, ctx):
         records, vectors = embed(head, batches)
-        self.backend = self.fitted_backend(head)
-        trials, scores = self.trial_scores(records, vectors)
-        is_test = records[0].split == "test"
-        metrics = verification_metrics(scores, trials, self.options.bootstrap if is_test else 0)
+        backend = self._backend(head)
+        trials, scores = self.trial_scores(records, vectors, backend, stage)
+        n_boot = self.options.bootstrap if stage == "test" else 0
+        metrics = verification_metrics(scores, trials, n_boot)
         classifier = getattr(head, "classifier", None)
         targets = torch.tensor([self.target(r) for r in records])
         if classifier is not None and (targets != UNSEEN).all():
@@ -192,9 +198,12 @@ class SpeakerVerification(Downstream):
             metrics["speaker_accuracy"] = float((logits.argmax(1) == targets).float().mean())
         return metrics, trial_outputs(trials, scores)
 
-    def score(self, predictions: list[Any], records: list[Utterance]) -> dict[str, float]:
-        """EER/minDCF of embeddings (one per record) under the last fitted back-end."""
-        trials, scores = self.trial_scores(records, np.asarray(predictions, dtype=np.float64))
+    def score(
+        self, predictions: list[Any], records: list[Utterance], stage: Stage
+    ) -> dict[str, float]:
+        """EER/minDCF of embeddings (one per record) under the fitted back-end."""
+        vectors = np.asarray(predictions, dtype=np.float64)
+        trials, scores = self.trial_scores(records, vectors, self._backend(None), stage)
         return verification_metrics(scores, trials)
 
     def state_dict(self) -> dict[str, Any]:

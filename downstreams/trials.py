@@ -85,11 +85,12 @@ def speaker_trials(records: Sequence[Utterance], seed: int = 0) -> list[Trial]:
     return [Trial(e, t, label == "target") for e, t, label in drawn]
 
 
-def trials_for(records: Sequence[Utterance], trial_file: str = "") -> list[Trial]:
-    """The trials of the split ``records`` belong to, checked against its utterances."""
+def trials_for(records: Sequence[Utterance], stage: str, trial_file: str = "") -> list[Trial]:
+    """The trials of the ``stage`` ("dev" | "test") split of ``records``, checked against
+    its utterances; a trial file, when given, is the test split's."""
     if not records:
         raise CorpusError("no utterances to score verification trials on")
-    split = records[0].split
+    split = stage
     if split == "test" and trial_file:
         trials = read_trial_file(trial_file)
         where = f"trial file {trial_file}"

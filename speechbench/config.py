@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from speechbench import registry
 from speechbench.errors import ConfigError
+from speechbench.options import budget_keys, check_options, option
 
 
 @dataclass
@@ -26,10 +27,17 @@ class RunSettings:
 
     upstream: str = "mfcc"
     downstream: str = "asr"
-    corpus: str = ""  # empty: the downstream's default corpus
-    seed: int = 0
-    extract_batch_seconds: float = 160.0  # audio per extraction batch: bounds memory
-    threads: int = 0  # torch threads; 0 = torch's default
+    # empty: the downstream's default corpus; several, comma-separated, for joint training
+    corpus: str = ""
+    seed: int = option(0, low=0, budget=True)
+    # audio per extraction batch: bounds memory
+    extract_batch_seconds: float = option(160.0, low=0.0, low_open=True, budget=True)
+    threads: int = option(0, low=0, high=256, budget=True)  # torch threads; 0 = default
+
+    @property
+    def corpora(self) -> list[str]:
+        """The run's corpus names (empty: the downstream's default)."""
+        return [c.strip() for c in self.corpus.split(",") if c.strip()]
 
 
 @dataclass
@@ -46,6 +54,29 @@ class ResolvedConfig:
             "downstream": {"name": self.settings.downstream, **asdict(self.downstream_options)},
         }
 
+    def budget(self) -> dict[str, list[str]]:
+        """Which settings are budget (how long/how fast), per group, from field metadata."""
+        return {
+            "run": budget_keys(RunSettings),
+            "upstream": budget_keys(type(self.upstream_options)),
+            "downstream": budget_keys(type(self.downstream_options)),
+        }
+
+    def changed_options(self) -> list[tuple[str, str, Any]]:
+        """``(group, option, value)`` of every non-default, non-budget plugin option: what
+        makes this run a different *system* than the plugin's default."""
+        changed = []
+        budget = self.budget()
+        for group, options in (
+            ("upstream", self.upstream_options),
+            ("downstream", self.downstream_options),
+        ):
+            defaults = asdict(type(options)())
+            for key, value in sorted(asdict(options).items()):
+                if key not in budget[group] and value != defaults.get(key):
+                    changed.append((group, key, value))
+        return changed
+
     def hash(self, extra: dict[str, Any] | None = None) -> str:
         """Identity of a run: the resolved config plus e.g. the corpus version."""
         payload = {**self.as_dict(), **(extra or {})}
@@ -54,13 +85,20 @@ class ResolvedConfig:
 
 
 def parse_overrides(args: list[str]) -> dict[str, str]:
-    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}``; a bare word is an error."""
+    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}``; a bare word or a key given
+    twice (``seed=5 seed=6``) is an error."""
     pairs: dict[str, str] = {}
     for arg in args:
         key, sep, value = arg.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"argument {arg!r} is not KEY=VALUE (e.g. upstream=fbank seed=1)")
-        pairs[key.strip()] = value.strip()
+        key = key.strip()
+        if key in pairs:
+            raise ConfigError(
+                f"config key {key!r} is given twice ({key}={pairs[key]} and {key}={value.strip()})"
+                "; keep one"
+            )
+        pairs[key] = value.strip()
     return pairs
 
 
@@ -82,13 +120,15 @@ def build_options(options_cls: type, overrides: dict[str, str], prefix: str = ""
         merged = OmegaConf.merge(
             schema, OmegaConf.from_dotlist([f"{k}={v}" for k, v in overrides.items()])
         )
-        return OmegaConf.to_object(merged)
+        options = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or "?"
         expected = {f.name: f.type for f in fields(options_cls)}.get(str(key), "?")
         value = overrides.get(str(key), "?")
         type_name = getattr(expected, "__name__", expected)
         raise ConfigError(f"bad value {value!r} for {prefix}{key}: expected {type_name}") from None
+    check_options(options, prefix)
+    return options
 
 
 def resolve(args: list[str]) -> ResolvedConfig:

@@ -1,181 +1,147 @@
-"""Leaderboards: system x task tables from the results store.
+"""Leaderboards: system x task tables read from the results store alone.
 
-A task is (downstream, corpus); a cell is the task's primary metric, the mean over
-seeds (with the standard deviation when there are several). The best cell per
-column (by the metric's direction) is marked. A pairing that cannot work (e.g. an
-utterance-level upstream on a frame-level task) shows "n/a", never a number;
-a pairing not run yet shows "-".
+A task is (downstream, corpus); a cell is the task's primary metric (or ``--metric``),
+the mean over seeds (with the standard deviation when there are several). The best cell
+per column (by the metric's direction) is marked. A pairing that cannot work (e.g. an
+utterance-level upstream on a frame-level task) shows "n/a", never a number; a pairing
+not run yet shows "-".
 
-A row is a *system*: the upstream plus every option that differs from its default
-(``ivector downstream.backend=plda`` is its own row, never averaged with the cosine
-runs). Budget and execution options (epochs, batch sizes, threads, seed) do not make
-a new system; of several runs of one system, task and seed the newest counts.
+Everything here comes from what each run recorded when it ran (``speechbench.runner``):
+its system label (the upstream plus every non-default, non-budget option, as CLI
+overrides: ``ivector downstream.backend=plda`` is its own row), the structured parse of
+each reported metric key (base metric, condition, target, ..., and its direction), and
+the applicability facts (the upstream's level, the levels and options the task takes).
+No plugin code is imported, so changing a plugin default never relabels old runs. Of
+several runs of one system, task and seed the newest counts; a gradient-trained run that
+trained no epoch is never a result.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from speechbench import atomic, registry
+from speechbench import atomic
 from speechbench.errors import ConfigError, SpeechbenchError
-from speechbench.metrics.base import get_metric
 
 FORMATS = ("md", "csv", "html")
 
 
-# Options that set a run's budget or how it executes, not which system it is.
-BUDGET_KEYS = frozenset(
-    {
-        "seed",
-        "max_epochs",
-        "min_epochs",
-        "patience",
-        "bootstrap",
-        "batch_size",
-        "batch_partials",
-        "max_batch_frames",
-        "threads",
-        "extract_batch_seconds",
-    }
-)
-
-
-def _default_options(family: str, name: str) -> dict[str, Any] | None:
-    try:
-        options_cls = registry.get(family, name).Options
-    except SpeechbenchError:  # a plugin that is not installed here: no defaults to diff
-        return None
-    return asdict(options_cls()) if is_dataclass(options_cls) else None
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, str) and ("/" in value or "\\" in value):
-        return Path(value).name  # a checkpoint path: its file name is enough to tell
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def system_of(row: dict[str, Any]) -> str:
+    """The system label the run stored (runs from before labels were stored: upstream)."""
+    return row.get("system") or row["upstream"]
 
 
 def changed_options(row: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """``(upstream|downstream, option, value)`` for the run's non-default, non-budget
-    options."""
-    config = row.get("config") or {}
-    changed = []
-    for family, key in (("upstreams", "upstream"), ("downstreams", "downstream")):
-        options = config.get(key) or {}
-        defaults = _default_options(family, options.get("name", row[key]))
-        if defaults is None:
-            continue
-        for option, value in sorted(options.items()):
-            if option in BUDGET_KEYS or option not in defaults or value == defaults[option]:
-                continue
-            changed.append((key, option, value))
-    return changed
+    """``(upstream|downstream, option, value)`` the run recorded as its changed options."""
+    labels = row.get("labels") or {}
+    return [tuple(item) for item in labels.get("changed_options", [])]
 
 
-def system_label(row: dict[str, Any], changed: list[tuple[str, str, Any]] | None = None) -> str:
-    """The upstream name plus its run's changed options (``changed_options``), as CLI
-    overrides."""
-    changed = changed_options(row) if changed is None else changed
-    overrides = [f"{key}.{option}={_short(value)}" for key, option, value in changed]
-    return " ".join([row["upstream"], *overrides])
+def effective_seed(row: dict[str, Any]) -> int:
+    """The seed a run's randomness really followed: runs from before every seeded part
+    followed the run seed recorded their plugin's own fixed seed here, so such seeds
+    count once, not as independent repeats."""
+    labels = row.get("labels") or {}
+    return int(labels.get("effective_seed", row.get("seed") or 0))
 
 
-def applicable(
-    upstream: str, downstream: str, downstream_options: frozenset[str] = frozenset()
-) -> bool:
-    """Can this system run this task: the upstream's level fits and the downstream has
-    every downstream option the system sets (``backend`` means nothing to ASR)?"""
-    try:
-        up_level = registry.get("upstreams", upstream).level
-        downstream_cls = registry.get("downstreams", downstream)
-    except SpeechbenchError:
-        return True
-    defaults = _default_options("downstreams", downstream) or {}
-    return downstream_cls.accepts_level(up_level) and downstream_options <= set(defaults)
+def metric_facts(row: dict[str, Any], key: str) -> dict[str, Any]:
+    return (row.get("metric_info") or {}).get(key) or {}
 
 
-CONDITION_SUFFIX = re.compile(r"_\d+s$")  # cavg_3s: Cavg on the 3 s condition
+def trained_nothing(row: dict[str, Any]) -> bool:
+    labels = row.get("labels") or {}
+    return "gradient" in (labels.get("fitters") or []) and labels.get("epochs_run") == 0
 
 
-def metric_spec(name: str):
-    """The registered metric a reported value is an instance of (``cavg_1s`` -> ``cavg``)."""
-    try:
-        return get_metric(CONDITION_SUFFIX.sub("", name))
-    except SpeechbenchError:
-        raise ConfigError(
-            f"--metric {name}: not a metric; give one of `speechbench list metrics`, "
-            "optionally with a condition suffix such as _3s"
-        ) from None
+def applicable(system_row: dict[str, Any], task_row: dict[str, Any]) -> bool:
+    """Can the system of ``system_row`` run the task of ``task_row``, by what both runs
+    recorded (the one compatibility rule, ``downstreams.base.check_inputs``, applied when
+    they ran)? Unknown facts count as applicable."""
+    system, task = system_row.get("labels") or {}, task_row.get("labels") or {}
+    level, levels = system.get("upstream_level"), task.get("task_levels")
+    if level and levels and level not in levels:
+        return False
+    options = task.get("task_options")
+    wanted = {option for group, option, _ in changed_options(system_row) if group == "downstream"}
+    return options is None or wanted <= set(options)
 
 
 def results_frame(rows: list[dict[str, Any]], metric: str | None = None) -> pd.DataFrame:
-    """One line per finished run: system, upstream, task, metric, value, seed.
+    """One line per finished run: system, task, metric, value, direction, seed.
 
-    ``metric`` picks that reported metric instead of each task's primary one; runs that
-    did not report it are left out."""
+    ``metric`` picks that reported key instead of each task's primary one; runs that did
+    not report it are left out."""
     records = []
     for row in rows:
-        if row["status"] != "finished" or not row.get("primary_metric"):
+        if row["status"] != "finished" or not row.get("primary_metric") or trained_nothing(row):
             continue
-        if metric is not None and metric not in row["metrics"]:
+        key = metric or row["primary_metric"]
+        if key not in (row.get("metrics") or {}):
             continue
-        metric_name = metric or row["primary_metric"]
-        changed = changed_options(row)
+        value = row["metrics"][key]
         records.append(
             {
-                "system": system_label(row, changed),
-                "downstream_options": frozenset(
-                    option for key, option, _ in changed if key == "downstream"
-                ),
-                "upstream": row["upstream"],
+                "system": system_of(row),
                 "task": f"{row['downstream']}/{row['corpus']}",
-                "downstream": row["downstream"],
-                "metric": metric_name,
-                "value": row["metrics"].get(metric_name),
-                "seed": row["seed"],
+                "metric": key,
+                "value": float(value) if value is not None else float("nan"),
+                "higher_is_better": metric_facts(row, key).get("higher_is_better"),
+                "seed": effective_seed(row),
                 "finished_at": row.get("finished_at") or "",
+                "row": row,
             }
         )
-    columns = ["system", "upstream", "task", "downstream", "metric", "value", "seed"]
-    frame = pd.DataFrame(records, columns=[*columns, "downstream_options", "finished_at"])
+    columns = ["system", "task", "metric", "value", "higher_is_better", "seed"]
+    frame = pd.DataFrame(records, columns=[*columns, "finished_at", "row"])
     # a re-run of the same system, task and seed replaces the older result
     frame = frame.sort_values("finished_at", kind="stable")
     frame = frame.drop_duplicates(["system", "task", "metric", "seed"], keep="last")
-    return frame[[*columns, "downstream_options"]]
+    return frame[[*columns, "row"]]
+
+
+def _direction(group: pd.DataFrame, metric: str) -> bool:
+    known = {v for v in group["higher_is_better"] if v is not None and not pd.isna(v)}
+    if len(known) != 1:
+        raise SpeechbenchError(
+            f"runs disagree on (or never recorded) whether higher {metric} is better; "
+            "re-run them with this version"
+        )
+    return bool(known.pop())
 
 
 def leaderboard_table(
     rows: list[dict[str, Any]], metric: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(display table of strings, numeric table of means) indexed by system."""
-    if metric is not None:
-        metric_spec(metric)  # an unknown name fails before anything is computed
     frame = results_frame(rows, metric)
     if frame.empty and metric is not None:
-        raise SpeechbenchError(f"no finished run reported {metric!r}")
+        reported = sorted({k for r in rows for k in (r.get("metrics") or {})})
+        raise ConfigError(
+            f"--metric {metric}: no finished run reported it; reported keys: "
+            f"{', '.join(reported[:30]) or '(none)'}"
+        )
     if frame.empty:
         raise SpeechbenchError(
             "no finished runs in the results store; run `speechbench run ...` first"
         )
-    stats = frame.groupby(["system", "task", "downstream", "metric"])["value"].agg(
-        ["mean", "std", "count"]
-    )
+    stats = frame.groupby(["system", "task", "metric"])["value"].agg(["mean", "std", "count"])
     stats = stats.reset_index()
-    upstream_of = dict(zip(frame["system"], frame["upstream"], strict=True))
-    options_of = dict(zip(frame["system"], frame["downstream_options"], strict=True))
-    systems = sorted(upstream_of)
+    example = {s: g.iloc[-1] for s, g in frame.groupby("system")}  # a run of each system
+    systems = sorted(example)
     columns, means, display = [], {}, {}
-    for (task, downstream, metric), group in stats.groupby(["task", "downstream", "metric"]):
-        spec = metric_spec(metric)
-        column = f"{task} {metric} {'↑' if spec.higher_is_better else '↓'}"
+    for (task, metric_key), group in stats.groupby(["task", "metric"]):
+        task_runs = frame[(frame["task"] == task) & (frame["metric"] == metric_key)]
+        higher = _direction(task_runs, metric_key)
+        column = f"{task} {metric_key} {'↑' if higher else '↓'}"
         columns.append(column)
         by_system = group.set_index("system")
-        best = by_system["mean"].max() if spec.higher_is_better else by_system["mean"].min()
+        best = by_system["mean"].max() if higher else by_system["mean"].min()
+        task_row = task_runs.iloc[-1]["row"]
         means[column], display[column] = {}, {}
         for system in systems:
             if system in by_system.index:
@@ -189,7 +155,7 @@ def leaderboard_table(
                 display[column][system] = text
             else:
                 means[column][system] = float("nan")
-                fits = applicable(upstream_of[system], downstream, options_of[system])
+                fits = applicable(example[system]["row"], task_row)
                 display[column][system] = "-" if fits else "n/a"
     shown = pd.DataFrame(display, index=systems)[columns]
     shown.index.name = "system"
@@ -212,6 +178,12 @@ def render(rows: list[dict[str, Any]], fmt: str, metric: str | None = None) -> s
 
 PROVENANCE_FIELDS = (
     "run_id",
+    "system",
+    "labels",
+    "metric_info",
+    "corpora",
+    "artefacts",
+    "evaluators",
     "upstream",
     "downstream",
     "corpus",
@@ -228,9 +200,44 @@ PROVENANCE_FIELDS = (
 )
 
 
+_RUN_TEXT_FIELDS = ("run_id", "upstream", "downstream", "corpus")
+
+
+def _check_run(record: Any, where: str) -> dict[str, Any]:
+    """One included run record, or a one-line error naming ``where`` and what is wrong."""
+    if not isinstance(record, dict):
+        raise ConfigError(
+            f"{where}: a run record must be a JSON object, got {type(record).__name__}"
+        )
+    missing = [k for k in (*_RUN_TEXT_FIELDS, "metrics") if k not in record]
+    if missing:
+        raise ConfigError(
+            f"{where}: a run record needs {missing}; regenerate it (leaderboard --out)"
+        )
+    for key in _RUN_TEXT_FIELDS:
+        if not isinstance(record[key], str):
+            raise ConfigError(f"{where}: field {key!r} must be a string, got {record[key]!r}")
+    metrics = record["metrics"]
+    if not isinstance(metrics, dict):
+        raise ConfigError(f"{where}: 'metrics' must be an object of name: number")
+    for name, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: metric {name!r} is {value!r}, not a number")
+    primary = record.get("primary_metric")
+    if primary is not None and not isinstance(primary, str):
+        raise ConfigError(f"{where}: 'primary_metric' must be a metric name, got {primary!r}")
+    for key in ("config", "labels", "metric_info"):
+        if record.get(key) is not None and not isinstance(record[key], dict):
+            raise ConfigError(f"{where}: {key!r} must be an object")
+    return record
+
+
 def load_runs(path: Path) -> list[dict[str, Any]]:
     """Runs from another results store (``results.sqlite``) or a leaderboard's
-    ``runs.jsonl``, to combine results made on several machines into one table."""
+    ``runs.jsonl``, to combine results made on several machines into one table.
+
+    The file is only read (a store is opened read-only); a line or row that is not a
+    usable run record is a one-line error naming the file and line (or run id)."""
     from speechbench.store import ResultsStore
 
     path = Path(path)
@@ -238,20 +245,25 @@ def load_runs(path: Path) -> list[dict[str, Any]]:
         raise ConfigError(f"--include {path}: no such file; give a results.sqlite or runs.jsonl")
     if path.suffix == ".jsonl":
         rows = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"--include {path}: not UTF-8 text") from None
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
-            missing = {"run_id", "upstream", "downstream", "corpus"} - set(record)
-            if missing:
-                raise ConfigError(f"{path}:{number}: a run record needs {sorted(missing)}")
-            rows.append({"status": "finished", **record})
+            rows.append({"status": "finished", **_check_run(record, f"{path}:{number}")})
         return rows
     if path.suffix in {".sqlite", ".db"}:
-        return ResultsStore(path).runs()
+        rows = ResultsStore(path, read_only=True).runs()
+        for row in rows:
+            if row.get("status") == "finished":
+                _check_run(row, f"{path}: run {row.get('run_id')}")
+        return rows
     raise ConfigError(f"--include {path}: expected a results .sqlite or a runs .jsonl file")
 
 
@@ -267,14 +279,20 @@ def write(
     rows: list[dict[str, Any]], out_dir: Path, formats: tuple[str, ...] = FORMATS
 ) -> list[Path]:
     """Write the tables plus ``runs.jsonl``: the full record of every run they show."""
-    written = []
-    for fmt in formats:
-        path = Path(out_dir) / f"leaderboard.{fmt}"
-        atomic.write_text(path, render(rows, fmt))
-        written.append(path)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(
+            f"--out {out_dir}: is a file; give a folder (leaderboard.* and runs.jsonl go in it)"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"--out {out_dir}: a parent of it is a file; give a folder") from None
+    # render every table first, so an error leaves no half-written set of files
+    texts = {out_dir / f"leaderboard.{fmt}": render(rows, fmt) for fmt in formats}
     finished = [r for r in rows if r["status"] == "finished"]
-    provenance = Path(out_dir) / "runs.jsonl"
     lines = [json.dumps({k: r.get(k) for k in PROVENANCE_FIELDS}, sort_keys=True) for r in finished]
-    atomic.write_text(provenance, "".join(line + "\n" for line in lines))
-    written.append(provenance)
-    return written
+    texts[out_dir / "runs.jsonl"] = "".join(line + "\n" for line in lines)
+    for path, text in texts.items():
+        atomic.write_text(path, text)
+    return list(texts)

@@ -1,6 +1,6 @@
 """Plugin registry: in-tree plugins, decorator registration and entry points.
 
-Four kinds: ``upstreams``, ``downstreams``, ``metrics``, ``corpora``. Each in-tree
+Five kinds: ``upstreams``, ``downstreams``, ``metrics``, ``corpora``, ``evaluators``. Each in-tree
 family package declares ``BUILTINS = {name: "module:attr"}`` so nothing is imported
 until it is used (no star-imports loading every plugin). Third-party packages add
 plugins through the entry-point groups ``speechbench.upstreams`` etc.; code can also
@@ -16,12 +16,13 @@ from typing import Any, TypeVar
 
 from speechbench.errors import ConfigError
 
-KINDS = ("upstreams", "downstreams", "metrics", "corpora")
+KINDS = ("upstreams", "downstreams", "metrics", "corpora", "evaluators")
 _FAMILY_PACKAGES = {
     "upstreams": "speechbench.upstreams",
     "downstreams": "speechbench.downstreams",
     "metrics": "speechbench.metrics",
     "corpora": "speechbench.corpora",
+    "evaluators": "speechbench.evaluators",
 }
 _registered: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
 T = TypeVar("T")

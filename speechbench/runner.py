@@ -1,9 +1,14 @@
-"""One run = (upstream, downstream, corpus, seed): prepare, extract, train, evaluate, store.
+"""One run = (upstream, downstream, corpora, seed): check, prepare, extract, fit, evaluate, store.
 
-Every step is a plain call; the run's row in the results store goes from
-``running`` to ``finished`` (or ``failed`` with the error). Re-running an
-interrupted run resumes from its last epoch checkpoint; re-running a finished
-identical config returns the stored result unless ``force``.
+Every step is a plain call (``docs/contract.md`` maps them):
+corpus streams -> the task's input declaration -> cached features (per stream) and
+waveforms -> batches -> head -> fitters -> ``evaluate(stage, ctx)`` with an artefact
+sink -> metrics -> the results store. The run's row goes from ``running`` to
+``finished`` (or ``failed`` with the error). Re-running an interrupted run resumes from
+its last checkpoint; re-running a finished identical config returns the stored result
+unless ``force``. The row records what the leaderboard needs — system label, changed
+options, budget keys, structured metric keys, applicability facts — so the leaderboard
+never imports plugin code to label it.
 """
 
 from __future__ import annotations
@@ -22,14 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechbench import atomic, cache, paths, registry
+from speechbench import atomic, audio, cache, paths, registry
+from speechbench.artefacts import EvalContext, Sink
 from speechbench.config import ResolvedConfig, resolve
 from speechbench.corpora.base import Corpus, Utterance
-from speechbench.downstreams.base import Downstream
+from speechbench.dataset import CorpusData, DictFeatures, TaskData, require_streams, split_records
+from speechbench.downstreams.base import Downstream, UpstreamInfo, check_inputs
 from speechbench.errors import ConfigError
-from speechbench.metrics.base import get_metric
+from speechbench.fitting import evaluate_split, fit_task
+from speechbench.metric_keys import describe_metrics
 from speechbench.store import ResultsStore, now
-from speechbench.training import make_batches, train_head
 from speechbench.upstreams.base import Upstream
 
 log = logging.getLogger("speechbench.run")
@@ -77,21 +84,28 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def check_compatible(
-    upstream_cls: type[Upstream], downstream: Downstream, corpus: Corpus, records: list[Utterance]
-) -> None:
-    """Fail early, with one line, when a pairing cannot work."""
-    if not downstream.accepts_level(upstream_cls.level):
-        raise ConfigError(
-            f"upstream {upstream_cls.name} gives {upstream_cls.level}-level features but "
-            f"downstream {downstream.name} needs {downstream.upstream_level}-level ones: "
-            "not applicable"
-        )
-    missing = [f for f in downstream.requires if not all(getattr(r, f, None) for r in records)]
+def check_compatible(upstream_cls: type[Upstream], task: Downstream, corpus: Corpus) -> None:
+    """Fail before anything is prepared, with one line, when a pairing cannot work."""
+    reason = check_inputs(task, corpus.name, corpus.streams, upstream_cls.level, upstream_cls.name)
+    if reason:
+        raise ConfigError(reason)
+    declared = set(corpus.provides)
+    missing = [f for f in task.requires if declared and f not in declared]
     if missing:
         raise ConfigError(
-            f"corpus {corpus.name} lacks {', '.join(missing)} that downstream {downstream.name} "
-            f"needs; use corpus={downstream.default_corpus}"
+            f"corpus {corpus.name} lacks {', '.join(missing)} that downstream {task.name} "
+            f"needs; use corpus={task.default_corpus}"
+        )
+
+
+def check_records(task: Downstream, corpus: Corpus, records: list[Utterance]) -> None:
+    """After prepare: every record has the fields the task reads (a corpus may not declare
+    what it provides)."""
+    missing = [f for f in task.requires if not all(getattr(r, f, None) for r in records)]
+    if missing:
+        raise ConfigError(
+            f"corpus {corpus.name} lacks {', '.join(missing)} that downstream {task.name} "
+            f"needs; use corpus={task.default_corpus}"
         )
 
 
@@ -109,17 +123,46 @@ def run(args: list[str], force: bool = False, store: ResultsStore | None = None)
     return run_config(config, force=force, store=store)
 
 
+def corpora_of(config: ResolvedConfig, downstream_cls: type[Downstream]) -> list[Corpus]:
+    names = config.settings.corpora or [downstream_cls.default_corpus]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"corpus={config.settings.corpus}: a corpus is named twice")
+    return [registry.get("corpora", name)() for name in names]
+
+
+def identity_of(corpora: list[Corpus]) -> dict[str, Any]:
+    """What besides the config makes a run: the corpora and their versions (a one-corpus
+    run keeps the first contract's identity, so its stored results stay reusable)."""
+    if len(corpora) == 1:
+        return {"corpus": corpora[0].name, "corpus_version": corpora[0].version}
+    return {"corpora": [[c.name, c.version] for c in corpora]}
+
+
+def system_label(upstream: str, changed: list[tuple[str, str, Any]]) -> str:
+    """The upstream name plus the run's changed options, written as CLI overrides."""
+
+    def short(value: Any) -> str:
+        if isinstance(value, str) and ("/" in value or "\\" in value):
+            return Path(value).name  # a checkpoint path: its file name is enough to tell
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return " ".join([upstream, *(f"{g}.{k}={short(v)}" for g, k, v in changed)])
+
+
 def run_config(
     config: ResolvedConfig, force: bool = False, store: ResultsStore | None = None
 ) -> RunResult:
     settings = config.settings
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
-    store = store or ResultsStore(paths.results_db())
     downstream_cls = registry.get("downstreams", settings.downstream)
-    corpus_name = settings.corpus or downstream_cls.default_corpus
-    corpus: Corpus = registry.get("corpora", corpus_name)()
-    identity = {"corpus": corpus.name, "corpus_version": corpus.version}
+    upstream_cls = registry.get("upstreams", settings.upstream)
+    corpora = corpora_of(config, downstream_cls)
+    task: Downstream = downstream_cls(config.downstream_options)
+    for corpus in corpora:  # before any corpus is prepared or the store is touched
+        check_compatible(upstream_cls, task, corpus)
+    store = store or ResultsStore(paths.results_db())
+    identity = identity_of(corpora)
     config_hash = config.hash(identity)
     if not force and (done := store.find_finished(config_hash)):
         return RunResult(done["run_id"], done, reused=True)
@@ -127,18 +170,31 @@ def run_config(
     run_dir = paths.results_dir() / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = _file_logger(run_dir)
-    resolved = {**config.as_dict(), "corpus": corpus.name}
+    names = ",".join(c.name for c in corpora)
+    resolved = {**config.as_dict(), "corpus": names}
     atomic.write_json(run_dir / "config.json", {**resolved, **identity})
+    changed = config.changed_options()
     store.upsert(
         run_id,
         config_hash=config_hash,
         status="running",
         upstream=settings.upstream,
         downstream=settings.downstream,
-        corpus=corpus.name,
-        corpus_version=corpus.version,
+        corpus=names,
+        corpus_version=",".join(c.version for c in corpora),
+        corpora=[{"name": c.name, "version": c.version} for c in corpora],
         seed=settings.seed,
         config=resolved,
+        system=system_label(settings.upstream, changed),
+        labels={
+            "changed_options": [[g, k, v] for g, k, v in changed],
+            "budget": config.budget(),
+            "upstream_level": upstream_cls.level,
+            "task_levels": ["frame", "utterance"]
+            if downstream_cls.upstream_level == "any"
+            else [downstream_cls.upstream_level],
+            "task_options": sorted(vars(config.downstream_options)),
+        },
         versions=package_versions(),
         git_commit=git_commit(),
         run_dir=str(run_dir),
@@ -146,7 +202,7 @@ def run_config(
         error=None,
     )
     try:
-        row = _execute(config, corpus, run_id, run_dir, store)
+        row = _execute(config, upstream_cls, task, corpora, run_id, run_dir, store)
         return RunResult(run_id, row, reused=False)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -157,75 +213,108 @@ def run_config(
         handler.close()
 
 
+def _features(found: Any) -> Any:
+    """The cache's feature view (a dict of tensors is wrapped in the same interface)."""
+    return DictFeatures(found) if isinstance(found, dict) else found
+
+
+def extract_all(
+    config: ResolvedConfig, upstream: Upstream, task: Downstream, data: TaskData
+) -> dict[str, Any]:
+    """Cached features of every (corpus, split, stream) the task reads as features."""
+    hits: dict[str, bool] = {}
+    for name, corpus_data in data.corpora.items():
+        for split, records in corpus_data.records.items():
+            if not records:
+                continue
+            stage = "train" if split == "train" else ("dev" if split == "dev" else "test")
+            for stream, wanted in task.inputs(stage).items():
+                if wanted.kind != "features":
+                    continue
+                found, hit = cache.cached_features(
+                    upstream,
+                    config.upstream_options,
+                    corpus_data.corpus,
+                    split,
+                    records,
+                    config.settings.extract_batch_seconds,
+                    stream=stream,
+                )
+                corpus_data.features[(split, stream)] = _features(found)
+                hits[f"{name}/{split}/{stream}"] = hit
+    return hits
+
+
 def _execute(
-    config: ResolvedConfig, corpus: Corpus, run_id: str, run_dir: Path, store: ResultsStore
+    config: ResolvedConfig,
+    upstream_cls: type[Upstream],
+    task: Downstream,
+    corpora: list[Corpus],
+    run_id: str,
+    run_dir: Path,
+    store: ResultsStore,
 ) -> dict[str, Any]:
     settings = config.settings
     timings: dict[str, float] = {}
     seed_everything(settings.seed)
     t0 = time.perf_counter()
-    if not corpus.is_prepared():
-        log.info("preparing corpus %s", corpus.name)
-    records = corpus.prepare()
+    data = TaskData({})
+    for corpus in corpora:
+        if not corpus.is_prepared():
+            log.info("preparing corpus %s", corpus.name)
+        records = corpus.prepare()
+        check_records(task, corpus, records)
+        data.corpora[corpus.name] = CorpusData(corpus, split_records(records))
+    require_streams(data, task)
     timings["prepare_s"] = round(time.perf_counter() - t0, 2)
-    splits = {name: [r for r in records if r.split == name] for name in ("train", "dev", "test")}
-    upstream_cls = registry.get("upstreams", settings.upstream)
-    downstream: Downstream = registry.get("downstreams", settings.downstream)(
-        config.downstream_options
-    )
-    check_compatible(upstream_cls, downstream, corpus, records)
 
     t0 = time.perf_counter()
     upstream: Upstream = upstream_cls(config.upstream_options)
-    if getattr(upstream, "needs_fit", False):
-        from speechbench import audio
-
+    if upstream.needs_fit:
+        main = corpora[0]
         upstream.fit(
-            (r, audio.load(corpus.audio_path(r), upstream.sample_rate, r.sample_rate))
-            for r in splits["train"]
+            (
+                (r, audio.load(main.audio_path(r), upstream.sample_rate, r.sample_rate))
+                for r in data.records("train", main.name)
+            ),
+            seed=settings.seed,
         )
-    features, hits = {}, {}
-    for split, recs in splits.items():
-        features[split], hits[split] = cache.cached_features(
-            upstream, config.upstream_options, corpus, split, recs, settings.extract_batch_seconds
-        )
+    hits = extract_all(config, upstream, task, data)
     timings["extract_s"] = round(time.perf_counter() - t0, 2)
     timings["cache_hits"] = sum(hits.values())
     log.info("features ready in %.1fs (cache hits: %s)", timings["extract_s"], hits)
 
     t0 = time.perf_counter()
-    downstream.setup(splits["train"])
-    primary = downstream.primary_metric_for(records)
-    head = downstream.build_head(upstream.dim, upstream.num_layers, upstream.frame_rate)
-    train_data = (splits["train"], features["train"])
-    dev_data = (splits["dev"], features["dev"])
-    result = downstream.fit(head, train_data, dev_data) or train_head(
-        downstream,
-        head,
-        train_data,
-        dev_data,
-        primary,
-        get_metric(primary).higher_is_better,
-        run_dir / "checkpoint.pt",
-        settings.seed,
+    info = UpstreamInfo(
+        name=upstream.name,
+        dim=upstream.dim,
+        num_layers=upstream.num_layers,
+        frame_rate=upstream.frame_rate,
+        level=upstream.level,
+        sample_rate=upstream.sample_rate,
     )
+    head, result = fit_task(task, data, info, run_dir, settings.seed)
+    main_records = [r for split in data.corpora[corpora[0].name].records.values() for r in split]
+    primary = task.primary_metric_for(main_records)
     timings["train_s"] = round(time.perf_counter() - t0, 2)
 
     t0 = time.perf_counter()
-    targets = {r.id: downstream.target(r) for r in splits["test"]}
-    test_batches = make_batches(
-        splits["test"],
-        features["test"],
-        targets,
-        downstream.options.batch_size,
-        downstream.options.max_batch_frames,
-    )
-    head.eval()
-    metrics, outputs = downstream.evaluate(head, test_batches)
+    eval_ctx = EvalContext(Sink(run_dir / "artefacts"), task.evaluators)
+    metrics: dict[str, float] = {}
+    outputs: list[dict[str, Any]] = []
+    for name in data.names:
+        scores, outs = evaluate_split(task, head, name, "test", eval_ctx)
+        if len(data.names) > 1:  # several corpora: every key names its corpus
+            scores = {f"{k}@{name}": v for k, v in scores.items()}
+            outs = [{"corpus": name, **o} for o in outs]
+        metrics.update(scores)
+        outputs.extend(outs)
+    if len(data.names) > 1 and "@" not in primary:
+        primary = f"{primary}@{data.names[0]}"
     timings["eval_s"] = round(time.perf_counter() - t0, 2)
     atomic.write_text(
         run_dir / "predictions.jsonl",
-        "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in outputs),
+        "".join(json.dumps(o, ensure_ascii=False, default=str) + "\n" for o in outputs),
     )
     layer_weights = getattr(getattr(head, "layer_sum", None), "layer_weights", lambda: None)()
     atomic.write_json(
@@ -235,14 +324,27 @@ def _execute(
             "epochs_run": result.epochs_run,
             "best_dev": result.best_dev,
             "history": result.history,
+            "stages": result.stages,
             "layer_weights": layer_weights,
         },
     )
+    artefacts = eval_ctx.sink.written
+    atomic.write_json(run_dir / "artefacts.json", artefacts)
+    row = store.get(run_id) or {}
+    labels = {
+        **(row.get("labels") or {}),
+        "fitters": [s.get("kind") for s in result.stages],
+        "epochs_run": result.epochs_run,
+    }
     store.upsert(
         run_id,
         status="finished",
         primary_metric=primary,
         metrics=metrics,
+        metric_info=describe_metrics(metrics),
+        labels=labels,
+        artefacts=artefacts,
+        evaluators=eval_ctx.fingerprints(),
         timings=timings,
         peak_memory_mb=round(peak_memory_mb(), 1),
         finished_at=now(),

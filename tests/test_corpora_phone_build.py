@@ -192,7 +192,7 @@ def test_mini_vc_small_build_is_parallel(tmp_path, monkeypatch) -> None:
 
     if shutil.which("festival") is None:
         pytest.skip("festival not installed (apt-get install festival festvox-kallpc16k)")
-    sentences = fake_prompts(tmp_path / "prompts")[:3]
+    sentences = fake_prompts(tmp_path / "prompts")[:4]  # >= 2 train sentences: prompts
 
     class SmallVc(MiniVc):
         espeak_speakers = ESPEAK_SPEAKERS[:2]
@@ -204,7 +204,7 @@ def test_mini_vc_small_build_is_parallel(tmp_path, monkeypatch) -> None:
     expected = 3 + int(piper_tts.available())
     assert len(speakers) == expected and len(records) == expected * len(sentences)
     for speaker in speakers:  # parallel: every speaker says every sentence
-        assert {r.text for r in records if r.speaker == speaker} == set(TEXTS[:3])
+        assert {r.text for r in records if r.speaker == speaker} == set(TEXTS[:4])
     for record in records:
         check_tiling(record.phones, record.duration)
         assert set(phone_sequence(record.phones)) <= set(PHONES)
@@ -213,6 +213,12 @@ def test_mini_vc_small_build_is_parallel(tmp_path, monkeypatch) -> None:
     for record in records:
         assert splits.setdefault(record.text, record.split) == record.split
     assert read_manifest(SmallVc(tmp_path / "data").manifest_path)[0].labels["alignment"]
+    by_path = {r.path: r for r in records}
+    for record in records:  # the prompt stream: same speaker, other sentence, no leak
+        prompt = by_path[record.streams["prompt"]]
+        assert prompt.speaker == record.speaker and prompt.text != record.text
+        assert prompt.split in (record.split, "train")
+        assert set(record.sha1) == {"main", "prompt"}
 
 
 @pytest.mark.needs_apt

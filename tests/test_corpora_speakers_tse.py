@@ -42,9 +42,12 @@ def _check_mixtures(corpus, records, sources):
         assert (target.speaker in held_out) == (r.split == "test")
         assert labels["sources"] == [target.source_id, interferer.source_id, enroll.source_id]
         assert -5.0 <= labels["snr_db"] <= 5.0
-        mix, _ = read_audio(corpus.root / r.path, 16000)
-        ref, _ = read_audio(corpus.root / labels["reference_path"], 16000)
-        enrolled, _ = read_audio(corpus.root / labels["enroll_path"], 16000)
+        assert set(r.audio) == set(corpus.streams) == {"main", "enroll", "reference"}
+        assert set(r.sha1) == set(r.audio)  # every stream validated and hashed
+        mix, _ = read_audio(corpus.audio_path(r), 16000, channels=corpus.channels)
+        mix = mix if corpus.channels == 1 else mix[0]
+        ref, _ = read_audio(corpus.audio_path(r, "reference"), 16000)
+        enrolled, _ = read_audio(corpus.audio_path(r, "enroll"), 16000)
         assert mix.size == ref.size and enrolled.size > 0
         # the target reference is the target utterance itself (a scaled copy)
         clean = speakers.decode(target)
@@ -52,7 +55,6 @@ def _check_mixtures(corpus, records, sources):
         if corpus.channels == 1:
             assert corr > 0.999
         assert abs(mini_tse.measured_snr(ref, mix - ref) - labels["snr_db"]) < 0.05
-        assert len(labels["channels"]) == corpus.channels
 
 
 def test_mono_mixtures(fake_pool):
@@ -70,10 +72,11 @@ def test_two_channel_mixtures(fake_pool):
     records = corpus.prepare()
     _check_mixtures(corpus, records, fake_pool)
     for r in records:
-        ch0, ch1 = (corpus.root / p for p in r.labels["channels"])
-        assert ch0 == corpus.root / r.path
-        assert sf.info(str(ch0)).channels == sf.info(str(ch1)).channels == 1
-        assert not np.allclose(read_audio(ch0)[0], read_audio(ch1)[0])
+        assert sf.info(str(corpus.audio_path(r))).channels == 2  # one stream, two channels
+        mix, _ = read_audio(corpus.audio_path(r), 16000, channels=2)
+        assert mix.shape[0] == 2 and not np.allclose(mix[0], mix[1])
+        with pytest.raises(AudioError, match="needs 2"):
+            read_audio(corpus.audio_path(r, "enroll"), 16000, channels=2)
         assert r.labels["mic_spacing_m"] == 0.07
 
 
@@ -119,9 +122,10 @@ def test_speaker_with_one_utterance_cannot_enroll(tmp_path, monkeypatch):
         mini_tse.make_specs(sources, {"train": 2, "dev": 0, "test": 0}, seed=0)
 
 
-def test_stereo_output_would_be_rejected(tmp_path):
-    """Why channels are separate files: the reader refuses stereo."""
+def test_stereo_file_on_a_mono_stream_is_rejected(tmp_path):
+    """A mono stream refuses a stereo file; a 2-channel stream reads it as C x T."""
     path = tmp_path / "stereo.wav"
     sf.write(str(path), np.zeros((1600, 2), dtype=np.float32), 16000)
-    with pytest.raises(AudioError, match="2 channels"):
+    with pytest.raises(AudioError, match="2 channels, this stream is mono"):
         read_audio(path)
+    assert read_audio(path, channels=2)[0].shape == (2, 1600)

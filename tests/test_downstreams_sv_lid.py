@@ -13,17 +13,19 @@ import torch
 from scipy.stats import multivariate_normal
 from sklearn.metrics import roc_curve
 from speechbench.downstreams.backends import Backend, TwoCovariancePLDA
+from speechbench.downstreams.base import check_inputs
 from speechbench.downstreams.gmm_ubm import GmmUbmOptions, GmmUbmVerification, map_adapt_means
 from speechbench.downstreams.lid import LanguageID, LIDOptions, detection_llrs
 from speechbench.downstreams.sv import SpeakerVerification, SVOptions
 from speechbench.downstreams.trials import read_trial_file, trials_for
 from speechbench.metrics.lid import cavg, lid_accuracy
+from task_fakes import task_data, upstream_info
 
+from speechbench.artefacts import EvalContext, Sink
 from speechbench.corpora.base import Utterance
 from speechbench.corpora.mini_sv import make_trials
 from speechbench.errors import ConfigError, CorpusError
-from speechbench.leaderboard import applicable
-from speechbench.training import make_batches, train_head
+from speechbench.fitting import evaluate_split, fit_task
 
 DIM, SUB = 8, 3  # feature dims; dims carrying identity
 
@@ -82,9 +84,14 @@ def independent_eer(scores, labels) -> float:
     return float(fpr[k - 1] + w * (fpr[k] - fpr[k - 1]))
 
 
-def batches(records, feats, downstream):
-    targets = {r.id: downstream.target(r) for r in records}
-    return make_batches(records, feats, targets, 8, 20000)
+def fit(task, train, dev, test, run_dir, frame_rate=100.0):
+    """Bind the task to the three splits, run its fitters, return (head, result)."""
+    data = task_data({"train": train, "dev": dev, "test": test})
+    return fit_task(task, data, upstream_info(DIM, 2, frame_rate), run_dir, seed=0)
+
+
+def score_test_split(task, head):
+    return evaluate_split(task, head, "memory", "test", EvalContext(Sink(None)))
 
 
 # ---------------------------------------------------------------- back-ends
@@ -145,35 +152,37 @@ def test_backends_separate_unseen_speakers_and_lda_plda_beat_cosine():
 def test_backend_rejects_bad_values():
     with pytest.raises(ConfigError, match="downstream.backend"):
         Backend("svm")
-    with pytest.raises(ConfigError, match="downstream.backend"):
-        SpeakerVerification(SVOptions(backend="svm"))
+    from speechbench.config import resolve
+
+    with pytest.raises(ConfigError, match="downstream.backend: expected one of cosine"):
+        resolve(["downstream=sv", "downstream.backend=svm"])
 
 
 # ---------------------------------------------------------------- trials
 def test_trials_come_from_labels_or_a_file_and_are_checked(speakers, tmp_path):
     test, _ = speakers[2]
-    trials = trials_for(test)
+    trials = trials_for(test, "test")
     assert {t.target for t in trials} == {True, False}
     trial_file = tmp_path / "trials.txt"
     trial_file.write_text(
         f"{test[0].id} {test[1].id} target\n{test[0].id} {test[-1].id} nontarget\n"
     )
-    assert len(trials_for(test, str(trial_file))) == 2
+    assert len(trials_for(test, "test", str(trial_file))) == 2
     assert len(read_trial_file(trial_file)) == 2
     with pytest.raises(ConfigError, match="does not exist"):
-        trials_for(test, str(tmp_path / "missing.txt"))
+        trials_for(test, "test", str(tmp_path / "missing.txt"))
     trial_file.write_text("a b maybe\n")
     with pytest.raises(CorpusError, match=r"trials.txt:1"):
         read_trial_file(trial_file)
     trial_file.write_text(f"ghost-utt {test[1].id} target\n{test[0].id} {test[2].id} nontarget\n")
     with pytest.raises(CorpusError, match="ghost-utt"):
-        trials_for(test, str(trial_file))
+        trials_for(test, "test", str(trial_file))
     bare = [Utterance(r.id, r.path, 16000, 1.0, "test", speaker=r.speaker) for r in test]
     with pytest.raises(CorpusError, match="no trial list"):
-        trials_for(bare)
+        trials_for(bare, "test")
     # a dev split without trials gets balanced trials from its speaker labels
     dev = [Utterance(r.id, r.path, 16000, 1.0, "dev", speaker=r.speaker) for r in test]
-    drawn = trials_for(dev)
+    drawn = trials_for(dev, "dev")
     assert sum(t.target for t in drawn) == sum(not t.target for t in drawn) > 0
 
 
@@ -195,14 +204,12 @@ def test_sv_head_learns_speaker_embeddings_that_generalise(speakers, tmp_path, h
             bootstrap=200,
         )
     )
-    sv.setup(train)
-    model = sv.build_head(DIM, 2, 100.0)
-    assert sv.fit(model, (train, ftrain), dev) is None  # trained by the shared loop
-    result = train_head(sv, model, (train, ftrain), dev, "eer", False, tmp_path / "ck.pt", 0)
-    assert result.best_dev["dev_speaker_accuracy"] > 0.5  # chance: 1/12
+    model, result = fit(sv, (train, ftrain), dev, (test, ftest), tmp_path)
+    assert [s["kind"] for s in result.stages] == ["gradient", "closed-form"]
+    gradient_dev = next(h for h in result.history if h.get("epoch") == result.best_epoch)
+    assert gradient_dev["dev_speaker_accuracy"] > 0.5  # chance: 1/12
     assert model.layer_sum.layer_weights()[1] > 0.5  # it found the informative layer
-    model.eval()
-    metrics, outputs = sv.evaluate(model, batches(test, ftest, sv))
+    metrics, outputs = score_test_split(sv, model)
     assert metrics["eer"] < 0.2, metrics
     assert metrics["eer_ci_low"] <= metrics["eer"] <= metrics["eer_ci_high"]
     assert 0 <= metrics["min_dcf"] <= 1
@@ -213,18 +220,18 @@ def test_sv_head_learns_speaker_embeddings_that_generalise(speakers, tmp_path, h
     assert abs(independent_eer(scores, labels) - metrics["eer"]) < 1e-4
 
 
-def test_sv_utterance_level_upstream_is_back_end_only(speakers):
+def test_sv_utterance_level_upstream_is_back_end_only(speakers, tmp_path):
     (train, ftrain), (dev, fdev), (test, ftest) = speakers
 
     def pooled(feats):  # the mean frame as a 1 x 1 x D utterance vector
         return {k: v.mean(dim=1, keepdim=True) for k, v in feats.items()}
 
     sv = SpeakerVerification(SVOptions(backend="lda-cosine", bootstrap=0))
-    sv.setup(train)
-    head = sv.build_head(DIM, 2, 0.0)
-    result = sv.fit(head, (train, pooled(ftrain)), (dev, pooled(fdev)))
-    assert result is not None and result.epochs_run == 0 and "dev_eer" in result.best_dev
-    metrics, _ = sv.evaluate(head, batches(test, pooled(ftest), sv))
+    splits = [(train, pooled(ftrain)), (dev, pooled(fdev)), (test, pooled(ftest))]
+    head, result = fit(sv, *splits, tmp_path, frame_rate=0.0)
+    assert result.epochs_run == 0 and "dev_eer" in result.best_dev
+    assert [s["kind"] for s in result.stages] == ["closed-form"]  # no gradient fitter
+    metrics, _ = score_test_split(sv, head)
     assert metrics["eer"] < 0.15, metrics
     assert not list(head.parameters())
 
@@ -252,13 +259,12 @@ def test_map_adaptation_matches_the_formula():
     np.testing.assert_allclose(adapted, expected, rtol=1e-8)
 
 
-def test_gmm_ubm_verifies_unseen_speakers(speakers):
+def test_gmm_ubm_verifies_unseen_speakers(speakers, tmp_path):
     (train, ftrain), dev, (test, ftest) = speakers
     ubm = GmmUbmVerification(GmmUbmOptions(num_gaussians=8, bootstrap=100, relevance=4.0))
-    head = ubm.build_head(DIM, 2, 100.0)
-    result = ubm.fit(head, (train, ftrain), dev)
+    head, result = fit(ubm, (train, ftrain), dev, (test, ftest), tmp_path)
     assert result.best_dev["dev_eer"] < 0.3
-    metrics, outputs = ubm.evaluate(head, batches(test, ftest, ubm))
+    metrics, outputs = score_test_split(ubm, head)
     assert metrics["eer"] < 0.2, metrics
     # the UBM log-likelihood is scikit-learn's for the same parameters
     from sklearn.mixture import GaussianMixture
@@ -273,16 +279,19 @@ def test_gmm_ubm_verifies_unseen_speakers(speakers):
     )
     # with an enormous relevance factor nothing adapts: every LLR is zero
     frozen = GmmUbmVerification(GmmUbmOptions(num_gaussians=8, relevance=1e12))
-    _, scores = frozen.trial_scores(head, test, [ftest[r.id][-1].double() for r in test])
+    frames = [ftest[r.id][-1].double() for r in test]
+    _, scores = frozen.trial_scores(head, test, frames, "test")
     np.testing.assert_allclose(scores, 0.0, atol=1e-6)
     with pytest.raises(ConfigError, match="downstream.layer"):
-        GmmUbmVerification(GmmUbmOptions(layer=5)).build_head(DIM, 2, 100.0)
+        GmmUbmVerification(GmmUbmOptions(layer=5)).build_head(upstream_info(DIM, 2))
 
 
-def test_leaderboard_marks_utterance_level_upstreams_on_the_gmm_ubm_not_applicable():
-    assert not applicable("ivector", "sv-gmm-ubm")
-    assert applicable("mfcc", "sv-gmm-ubm")
-    assert applicable("ivector", "sv") and applicable("ge2e", "lid")
+def test_one_rule_says_utterance_level_upstreams_cannot_feed_the_gmm_ubm():
+    streams = {"main": 1}
+    assert "not applicable" in check_inputs(GmmUbmVerification(), "mini-sv", streams, "utterance")
+    assert check_inputs(GmmUbmVerification(), "mini-sv", streams, "frame") is None
+    assert check_inputs(SpeakerVerification(), "mini-sv", streams, "utterance") is None
+    assert check_inputs(LanguageID(), "mini-lid", streams, "utterance") is None
 
 
 # ---------------------------------------------------------------- lid
@@ -309,12 +318,9 @@ def test_lid_head_scores_every_condition(tmp_path):
     lid = LanguageID(
         LIDOptions(hidden=32, embed_dim=16, lr=5e-3, max_epochs=10, patience=100, bootstrap=200)
     )
-    lid.setup(train)
-    model = lid.build_head(DIM, 2, 100.0)
-    train_head(lid, model, (train, ftrain), (dev, fdev), "cavg", False, tmp_path / "c.pt", 0)
-    model.eval()
     records, feats = test + short, {**ftest, **fshort}
-    metrics, outputs = lid.evaluate(model, batches(records, feats, lid))
+    model, _ = fit(lid, (train, ftrain), (dev, fdev), (records, feats), tmp_path)
+    metrics, outputs = score_test_split(lid, model)
     # Cavg also charges mis-calibration at the Bayes threshold, so its bound is looser
     assert metrics["cavg"] < 0.2 and metrics["lid_eer"] < 0.05, metrics
     assert metrics["lid_accuracy"] > 0.9, metrics

@@ -1,26 +1,39 @@
 import pytest
-from speechbench.upstreams.spectral import Fbank
 
-from speechbench import leaderboard, registry
+from speechbench import leaderboard
+from speechbench.config import resolve
 from speechbench.errors import SpeechbenchError
+from speechbench.metric_keys import describe_metrics
+from speechbench.runner import system_label
+
+LEVELS = {"asr": ["frame"], "sv": ["frame", "utterance"], "lid": ["frame", "utterance"]}
+TASK_OPTIONS = {
+    "asr": ["lr", "units", "hidden"],
+    "sv": ["lr", "head", "backend", "max_epochs"],
+    "lid": ["lr", "head"],
+}
 
 
-def _row(up, down, corpus, metric, value, seed=0, status="finished"):
+def _row(up, down, corpus, metric, value, seed=0, status="finished", level="frame"):
+    """A stored run as the runner records it (labels, structured metric keys)."""
+    metrics = {metric: value}
     return {
         "upstream": up,
         "downstream": down,
         "corpus": corpus,
         "primary_metric": metric,
-        "metrics": {metric: value},
+        "metrics": metrics,
+        "metric_info": describe_metrics(metrics),
+        "system": up,
+        "labels": {
+            "changed_options": [],
+            "upstream_level": level,
+            "task_levels": LEVELS[down],
+            "task_options": TASK_OPTIONS[down],
+        },
         "seed": seed,
         "status": status,
     }
-
-
-@registry.register("upstreams", "utterance-probe")
-class UtteranceProbe(Fbank):
-    name = "utterance-probe"
-    level = "utterance"
 
 
 def test_best_is_marked_by_direction_seeds_are_averaged_and_na_shown():
@@ -29,8 +42,8 @@ def test_best_is_marked_by_direction_seeds_are_averaged_and_na_shown():
         _row("fbank", "asr", "mini-en", "cer", 0.30, seed=0),
         _row("fbank", "asr", "mini-en", "cer", 0.34, seed=1),
         _row("mfcc", "asr", "mini-phone", "per", 0.5),
-        _row("utterance-probe", "asr", "mini-en", "cer", 0.1, status="failed"),
-        _row("utterance-probe", "asr", "other", "wer", 0.9),
+        _row("utterance-probe", "asr", "mini-en", "cer", 0.1, status="failed", level="utterance"),
+        _row("utterance-probe", "sv", "mini-sv", "eer", 0.2, level="utterance"),
     ]
     shown, numeric = leaderboard.leaderboard_table(rows)
     column = "asr/mini-en cer ↓"
@@ -53,14 +66,19 @@ def test_empty_store_and_bad_format_are_user_errors():
 
 
 def _configured(up, down, value, finished_at, seed=0, run_id=None, **options):
-    """A finished sv run whose stored config sets ``options`` (``up.x``/``down.x``)."""
+    """A finished sv run resolved from ``options`` (``up_x``/``down_x`` overrides), with
+    the changed options and system label the runner stores for it."""
     row = _row(up, down, "mini-sv", "eer", value, seed=seed)
-    upstream = {"name": up, **{k[3:]: v for k, v in options.items() if k.startswith("up_")}}
-    downstream = {"name": down, **{k[5:]: v for k, v in options.items() if k.startswith("down_")}}
+    args = [f"upstream={up}", f"downstream={down}"]
+    args += [f"upstream.{k[3:]}={v}" for k, v in options.items() if k.startswith("up_")]
+    args += [f"downstream.{k[5:]}={v}" for k, v in options.items() if k.startswith("down_")]
+    changed = resolve(args).changed_options()
+    row["labels"]["changed_options"] = [list(c) for c in changed]
     row.update(
         run_id=run_id or f"{up}-{down}-{value}",
         finished_at=finished_at,
-        config={"upstream": upstream, "downstream": downstream, "seed": seed},
+        system=system_label(up, changed),
+        config={"seed": seed},
     )
     return row
 
@@ -74,6 +92,8 @@ def test_a_changed_option_is_its_own_system_and_budget_options_are_not():
     ]
     rows[3]["corpus"], rows[3]["primary_metric"] = "mini-lid", "cavg"
     rows[3]["metrics"] = {"cavg": 0.2}
+    rows[3]["metric_info"] = describe_metrics(rows[3]["metrics"])
+    rows[3]["labels"].update(task_levels=LEVELS["lid"], task_options=TASK_OPTIONS["lid"])
     shown, numeric = leaderboard.leaderboard_table(rows)
     sv = "sv/mini-sv eer ↓"
     assert list(shown.index) == [
@@ -133,15 +153,47 @@ def test_runs_from_a_runs_jsonl_and_another_store_merge_by_run_id(tmp_path):
 def test_a_secondary_metric_by_name_with_its_condition_suffix_and_direction():
     lid = _row("mfcc", "lid", "mini-lid", "cavg", 0.2)
     lid["metrics"].update(cavg_1s=0.30, lid_accuracy=0.4)
+    lid["metric_info"] = describe_metrics(lid["metrics"])
     other = _row("fbank", "lid", "mini-lid", "cavg", 0.25)
     other["metrics"].update(cavg_1s=0.28, lid_accuracy=0.5)
+    other["metric_info"] = describe_metrics(other["metrics"])
     asr = _row("mfcc", "asr", "mini-en", "cer", 0.4)  # reports no cavg_1s: left out
     shown, numeric = leaderboard.leaderboard_table([lid, other, asr], metric="cavg_1s")
     assert list(shown.columns) == ["lid/mini-lid cavg_1s ↓"]  # Cavg's direction
     assert shown.loc["fbank", "lid/mini-lid cavg_1s ↓"] == "**0.280**"
     accuracy, _ = leaderboard.leaderboard_table([lid, other], metric="lid_accuracy")
     assert accuracy.loc["fbank", "lid/mini-lid lid_accuracy ↑"] == "**0.500**"
-    with pytest.raises(SpeechbenchError, match="--metric nope: not a metric"):
+    assert lid["metric_info"]["cavg_1s"] == {
+        "base": "cavg",
+        "condition": "1s",
+        "higher_is_better": False,
+    }
+    with pytest.raises(SpeechbenchError, match="--metric nope: no finished run reported it"):
         leaderboard.leaderboard_table([lid], metric="nope")
-    with pytest.raises(SpeechbenchError, match="no finished run reported 'wer'"):
+    with pytest.raises(SpeechbenchError, match="reported keys: cavg, cavg_1s"):
         leaderboard.leaderboard_table([lid], metric="wer")
+
+
+def test_labels_come_from_the_store_not_from_live_plugin_defaults():
+    row = _configured("mfcc", "sv", 0.12, "2026-01-01T00:00:00", down_backend="plda")
+    row["labels"]["changed_options"] = []  # what was stored when it ran wins
+    row["system"] = "mfcc as-stored"
+    shown, _ = leaderboard.leaderboard_table([row])
+    assert list(shown.index) == ["mfcc as-stored"]
+
+
+def test_a_run_that_trained_no_epoch_is_never_a_result():
+    good = _row("mfcc", "sv", "mini-sv", "eer", 0.2, seed=0)
+    junk = _row("fbank", "sv", "mini-sv", "eer", 0.5, seed=0)
+    junk["labels"].update(fitters=["gradient", "closed-form"], epochs_run=0)
+    shown, _ = leaderboard.leaderboard_table([good, junk])
+    assert list(shown.index) == ["mfcc"]
+
+
+def test_identical_effective_seeds_count_once():
+    runs = [_row("ivector", "sv", "mini-sv", "eer", v, seed=s) for s, v in enumerate((0.2, 0.3))]
+    for run, when in zip(runs, ("2026-01-01", "2026-01-02"), strict=True):
+        run["labels"]["effective_seed"] = 0  # the plugin's own fixed seed drove both
+        run["finished_at"] = when
+    shown, numeric = leaderboard.leaderboard_table(runs)
+    assert numeric.iloc[0, 0] == pytest.approx(0.3) and "n=" not in shown.iloc[0, 0]

@@ -1,12 +1,10 @@
 """Plugins: decorator registration, and a third-party package through an entry point."""
 
-import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from plugin_package import install_plugin_package, speechbench_command
 
 from speechbench import registry
 from speechbench.errors import ConfigError
@@ -70,39 +68,11 @@ class Energy(Upstream):
 
 
 def test_third_party_upstream_through_an_entry_point(tmp_path: Path, sb_home):
-    package = tmp_path / "pkg"
-    (package / "sb_energy").mkdir(parents=True)
-    (package / "sb_energy" / "__init__.py").write_text(PLUGIN)
-    (package / "pyproject.toml").write_text(
-        textwrap.dedent("""
-        [build-system]
-        requires = ["setuptools"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "sb-energy"
-        version = "0.1"
-        [project.entry-points."speechbench.upstreams"]
-        energy-zcr = "sb_energy:Energy"
-    """)
-    )
-    target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(package),
-        ],
-        check=True,
-    )
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    speechbench = str(Path(sys.executable).parent / "speechbench")
+    env = install_plugin_package(
+        tmp_path, "sb-energy", "sb_energy", PLUGIN,
+        {"speechbench.upstreams": {"energy-zcr": "sb_energy:Energy"}},
+    )  # fmt: skip
+    speechbench = speechbench_command()
     listing = subprocess.run(
         [speechbench, "list", "upstreams"], env=env, capture_output=True, text=True
     )

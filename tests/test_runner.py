@@ -43,11 +43,11 @@ def test_interrupted_run_resumes_from_its_checkpoint(sb_home, monkeypatch):
     original = ASR.evaluate
     calls = {"n": 0}
 
-    def flaky(self, head, batches):
+    def flaky(self, head, batches, stage, ctx):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt  # as if the user pressed Ctrl-C in epoch 3
-        return original(self, head, batches)
+        return original(self, head, batches, stage, ctx)
 
     monkeypatch.setattr(ASR, "evaluate", flaky)
     args = ["upstream=mfcc", "downstream.max_epochs=4", *FAST]
@@ -95,7 +95,9 @@ def test_phone_units_need_phones(sb_home):
 def test_patience_counts_only_after_min_epochs(sb_home, monkeypatch, min_epochs, expected):
     from speechbench.downstreams.asr import ASR
 
-    monkeypatch.setattr(ASR, "evaluate", lambda self, head, batches: ({"cer": 1.0, "wer": 1.0}, []))
+    monkeypatch.setattr(
+        ASR, "evaluate", lambda self, head, batches, stage, ctx: ({"cer": 1.0, "wer": 1.0}, [])
+    )
     result = run(
         [
             "upstream=mfcc",
@@ -123,3 +125,40 @@ def test_phone_targets_leave_silence_out():
     assert asr.units == ["aɪ", "h"]
     assert asr.reference(record) == "h aɪ"
     assert asr.target(record).tolist() == [2, 1]
+
+
+def test_a_truncated_checkpoint_is_moved_aside_and_the_run_restarts(sb_home, monkeypatch):
+    from speechbench.downstreams.asr import ASR
+
+    original = ASR.evaluate
+
+    def interrupted(self, head, batches, stage, ctx):
+        raise KeyboardInterrupt  # after epoch 1's training, before its checkpoint
+
+    args = ["upstream=mfcc", "downstream.max_epochs=2", *FAST]
+    monkeypatch.setattr(ASR, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(args)
+    monkeypatch.setattr(ASR, "evaluate", original)
+    run_dir = paths.results_dir() / "runs" / ResultsStore(paths.results_db()).runs()[0]["run_id"]
+    checkpoint = run_dir / "checkpoint.pt"
+    checkpoint.write_bytes(b"PK\x03\x04 truncated")
+    result = run(args)
+    assert ResultsStore(paths.results_db()).get(result.run_id)["status"] == "finished"
+    assert list(run_dir.glob("checkpoint.pt.corrupt-*"))  # kept for a look, not deleted
+    assert "is unreadable" in (run_dir / "run.log").read_text()
+
+
+def test_options_out_of_range_fail_before_anything_runs(sb_home):
+    for bad, said in (
+        ("downstream.lr=-1", "downstream.lr: expected > 0.0"),
+        ("downstream.dropout=2", "downstream.dropout: expected >= 0.0 and <= 0.95"),
+        ("downstream.batch_size=0", "downstream.batch_size: expected >= 1"),
+        ("downstream.max_epochs=0", "downstream.max_epochs: expected >= 1"),
+        ("threads=-3", "threads: expected >= 0"),
+        ("upstream.num_mel_bins=0", "upstream.num_mel_bins: expected >= 1"),
+        ("downstream.units=words", "downstream.units: expected one of auto, char, phone"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            run(["upstream=mfcc", "corpus=tiny-synth", bad])
+    assert not paths.results_db().exists() or ResultsStore(paths.results_db()).runs() == []

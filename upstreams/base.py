@@ -54,8 +54,9 @@ class Upstream(nn.Module):
         """(available on this machine?, what to provide if not). Default: no weights needed."""
         return True, "no pretrained weights needed"
 
-    def fit(self, train: Iterable[tuple[Utterance, torch.Tensor]]) -> None:
-        """Learn the extractor from training audio; a no-op for pretrained/fixed upstreams.
+    def fit(self, train: Iterable[tuple[Utterance, torch.Tensor]], seed: int = 0) -> None:
+        """Learn the extractor from training audio with the run's ``seed``; a no-op for
+        pretrained/fixed upstreams.
 
         Fitted parameters must enter ``fingerprint()`` so cached features are never stale.
         """
@@ -92,5 +93,6 @@ class Upstream(nn.Module):
 
 def pad_frames(frames: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack variable-length ``T_i x D`` tensors into ``B x T x D`` plus lengths."""
-    lengths = torch.tensor([f.shape[0] for f in frames], dtype=torch.long)
-    return nn.utils.rnn.pad_sequence(frames, batch_first=True), lengths
+    from speechbench.batching import pad_frames as pad_batch
+
+    return pad_batch(frames)

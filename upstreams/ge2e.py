@@ -23,12 +23,13 @@ from speechbench.upstreams.base import Upstream
 from speechbench.upstreams.ssl import checkpoint_digest
 
 from speechbench.errors import WeightsUnavailableError
+from speechbench.options import option
 
 SAMPLE_RATE = 16000  # resemblyzer.hparams.sampling_rate
 EMBEDDING_DIM = 256  # resemblyzer.hparams.model_embedding_size
 
 
-def _weights_file() -> Path | None:
+def weights_file() -> Path | None:
     try:
         import resemblyzer
     except ImportError:
@@ -52,7 +53,7 @@ class _GE2EBase(Upstream):
 
     @classmethod
     def weights_available(cls, options=None) -> tuple[bool, str]:
-        path = _weights_file()
+        path = weights_file()
         if path is None:
             return False, f"{cls.name} needs `pip install resemblyzer webrtcvad-wheels`"
         if not path.exists():
@@ -66,7 +67,7 @@ class _GE2EBase(Upstream):
 
     def weights_fingerprint(self) -> str:
         self._require()
-        return checkpoint_digest(_weights_file())
+        return checkpoint_digest(weights_file())
 
     def partial_embeddings(self, wav: np.ndarray, rate: float, min_coverage: float) -> np.ndarray:
         """``n_partials x 256`` embeddings of 1.6 s windows, ``rate`` windows per second."""
@@ -90,7 +91,7 @@ class _GE2EBase(Upstream):
 @dataclass
 class GE2EOptions:
     trim_silence: bool = True  # Resemblyzer's webrtcvad trimming of long pauses
-    batch_partials: int = 64  # 1.6 s windows per LSTM call
+    batch_partials: int = option(64, low=1, budget=True)  # 1.6 s windows per LSTM call
 
 
 class GE2E(_GE2EBase):
@@ -127,9 +128,9 @@ class GE2E(_GE2EBase):
 
 @dataclass
 class GE2EPartialsOptions:
-    rate: float = 2.5  # partial windows per second (frame rate); at least 0.625
-    min_coverage: float = 0.75  # keep a last, padded window if it is this full
-    batch_partials: int = 64
+    rate: float = option(2.5, low=0.625, high=100.0)  # partial windows per second (frame rate)
+    min_coverage: float = option(0.75, low=0.0, high=1.0)  # keep a last, padded window if this full
+    batch_partials: int = option(64, low=1, budget=True)
 
 
 class GE2EPartials(_GE2EBase):

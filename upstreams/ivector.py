@@ -36,6 +36,7 @@ from speechbench.upstreams.spectral import MFCC
 
 from speechbench import atomic, paths
 from speechbench.errors import ConfigError, SpeechbenchError
+from speechbench.options import option
 from speechbench.ubm import train_ubm
 
 log = logging.getLogger(__name__)
@@ -44,16 +45,17 @@ _BUFFERS = ("ubm_weights", "ubm_means", "ubm_stds", "total_variability", "center
 
 @dataclass
 class IVectorOptions:
-    num_gaussians: int = 64
-    ivector_dim: int = 100
-    tv_iterations: int = 6  # EM iterations of the total-variability matrix
-    ubm_iterations: int = 30
-    max_ubm_frames: int = 200_000  # random subset of training frames for the UBM
+    num_gaussians: int = option(64, low=2)
+    ivector_dim: int = option(100, low=1)
+    tv_iterations: int = option(6, low=1)  # EM iterations of the total-variability matrix
+    ubm_iterations: int = option(30, low=1)
+    max_ubm_frames: int = option(200_000, low=1)  # random subset of training frames (UBM)
     vad: bool = True
-    vad_db: float = 30.0  # keep frames within this many dB of the loud end (95th pct)
-    lda_dim: int = 0  # 0: no LDA; else project to min(lda_dim, speakers - 1) dims
+    vad_db: float = option(
+        30.0, low=0.0, low_open=True
+    )  # keep frames this many dB from the loud end
+    lda_dim: int = option(0, low=0)  # 0: no LDA; else min(lda_dim, speakers - 1) dims
     wccn: bool = False
-    seed: int = 0
 
 
 def energy_vad(wav: torch.Tensor, num_frames: int, below_db: float) -> torch.Tensor:
@@ -175,6 +177,7 @@ class IVector(Upstream):
         self.mfcc = MFCC()
         self.mfcc.sample_rate = self.sample_rate
         self.dim = o.lda_dim if o.lda_dim > 0 else o.ivector_dim
+        self.seed = 0  # set by fit(): the run seed
         for name in _BUFFERS:
             self.register_buffer(name, None)
 
@@ -197,16 +200,17 @@ class IVector(Upstream):
         return self.total_variability is not None
 
     def cache_key(self, records: list) -> str:
-        ids = sorted(f"{r.id}:{r.sha1 or ''}" for r in records)
+        ids = sorted(f"{r.id}:{r.sha1.get('main', '')}" for r in records)
         data_hash = hashlib.sha256("\n".join(ids).encode()).hexdigest()
-        options = json.dumps(asdict(self.options), sort_keys=True)
+        options = json.dumps({**asdict(self.options), "seed": self.seed}, sort_keys=True)
         payload = f"{options}|{self.code_fingerprint()}|{data_hash}"
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
     def cache_path(self, key: str) -> Path:
         return paths.cache_dir() / "ivector" / f"{key}.pt"
 
-    def fit(self, train: Iterable) -> None:
+    def fit(self, train: Iterable, seed: int = 0) -> None:
+        self.seed = seed  # the run seed: UBM initialisation and the TV matrix's start
         records, features = [], []
         for record, wav in train:
             records.append(record)
@@ -235,14 +239,14 @@ class IVector(Upstream):
             o.num_gaussians,
             o.max_ubm_frames,
             o.ubm_iterations,
-            o.seed,
+            self.seed,
             "upstream.num_gaussians",
         )
         self.ubm_weights = torch.from_numpy(np.log(ubm.weights_))
         self.ubm_means = torch.from_numpy(ubm.means_)
         self.ubm_stds = torch.from_numpy(np.sqrt(ubm.covariances_))
         n, f = self._statistics(features)
-        tv = TotalVariability(o.num_gaussians, frames.shape[1], o.ivector_dim, o.seed)
+        tv = TotalVariability(o.num_gaussians, frames.shape[1], o.ivector_dim, self.seed)
         for _ in range(o.tv_iterations):
             tv.em_step(n, f)
         self.total_variability = tv.matrix

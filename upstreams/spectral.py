@@ -14,6 +14,7 @@ import torch
 from speechbench.upstreams.base import Upstream, pad_frames
 
 from speechbench._torchaudio import torchaudio
+from speechbench.options import option
 
 kaldi = torchaudio.compliance.kaldi
 
@@ -63,8 +64,8 @@ class _KaldiUpstream(Upstream):
 
 @dataclass
 class MFCCOptions:
-    num_ceps: int = 13
-    num_mel_bins: int = 23
+    num_ceps: int = option(13, low=1, high=40)
+    num_mel_bins: int = option(23, low=1, high=128)
     deltas: bool = True
     cmvn: bool = True
 
@@ -96,7 +97,7 @@ class MFCC(_KaldiUpstream):
 
 @dataclass
 class FbankOptions:
-    num_mel_bins: int = 80
+    num_mel_bins: int = option(80, low=1, high=256)
     cmvn: bool = True
 
 

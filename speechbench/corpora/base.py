@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from abc import ABC, abstractmethod
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +25,7 @@ from speechbench.audio import read_audio
 from speechbench.errors import AudioError, CorpusError
 
 SPLITS = ("train", "dev", "test")
+MAIN = "main"  # the stream stored as ``Utterance.path``
 
 
 @dataclass
@@ -42,10 +44,23 @@ class Utterance:
     phones: list[list[Any]] | None = None
     # task labels: {"scene": ..., "tags": [...], "events": [[label, on, off]], "mos": {...}}
     labels: dict[str, Any] = field(default_factory=dict)
-    sha1: str | None = None
+    # content hash of each stream's file, filled in by Corpus.prepare: stream -> sha1
+    sha1: dict[str, str] = field(default_factory=dict)
+    # extra named audio streams beside ``path`` (the "main" stream): enroll, reference, ...
+    streams: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def audio(self) -> dict[str, str]:
+        """Every audio stream of the record, ``main`` first: stream -> path."""
+        return {MAIN: self.path, **self.streams}
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Utterance:
+        record = dict(record)
+        if isinstance(record.get("sha1"), str):  # manifests before streams: one hash, main
+            record["sha1"] = {MAIN: record["sha1"]}
+        elif record.get("sha1") is None:
+            record["sha1"] = {}
         return cls(**record)
 
 
@@ -58,9 +73,76 @@ def write_manifest(path: Path, records: list[Utterance]) -> None:
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
+# Manifest fields whose type every reader relies on (checked on read, one line per problem).
+_MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "path": (str,),
+    "sample_rate": (int,),
+    "duration": (int, float),
+    "split": (str,),
+    "labels": (dict,),
+    "streams": (dict,),
+}
+
+
 def read_manifest(path: Path) -> list[Utterance]:
-    with open(path, encoding="utf-8") as fh:
-        return [Utterance.from_dict(json.loads(line)) for line in fh if line.strip()]
+    """Every record of a manifest; a line that is not a whole, well-formed record, or a
+    repeated id, is a :class:`CorpusError` naming the file and line."""
+    path = Path(path)
+    # data/NAME/VERSION/manifest.jsonl: say which corpus to rebuild
+    fix = f"rebuild it with `speechbench data prepare {path.parent.parent.name} --force`"
+    known = {f.name for f in fields(Utterance)}
+    required = {
+        f.name for f in fields(Utterance) if f.default is MISSING and f.default_factory is MISSING
+    }
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CorpusError(f"{path}: manifest is not UTF-8 text; {fix}") from None
+    records: list[Utterance] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{where}: not a JSON line ({exc.msg}); {fix}") from None
+        if not isinstance(record, dict):
+            raise CorpusError(
+                f"{where}: a manifest line must be a JSON object, got {type(record).__name__}; "
+                f"{fix}"
+            )
+        missing, extra = sorted(required - set(record)), sorted(set(record) - known)
+        if missing or extra:
+            what = "; ".join(
+                part
+                for part in (
+                    f"missing field(s) {missing}" if missing else "",
+                    f"unknown field(s) {extra}" if extra else "",
+                )
+                if part
+            )
+            raise CorpusError(f"{where}: {what}; {fix}")
+        for name, types in _MANIFEST_TYPES.items():
+            value = record.get(name)
+            if name in record and (not isinstance(value, types) or isinstance(value, bool)):
+                raise CorpusError(f"{where}: field {name!r} has the wrong type ({value!r}); {fix}")
+        if not (record["sample_rate"] > 0 and math.isfinite(record["duration"])):
+            raise CorpusError(f"{where}: sample_rate or duration is not a positive number; {fix}")
+        if record["id"] in seen:
+            raise CorpusError(
+                f"{where}: id {record['id']!r} repeats line {seen[record['id']]}; {fix}"
+            )
+        seen[record["id"]] = number
+        try:
+            records.append(Utterance.from_dict(record))
+        except (TypeError, ValueError) as exc:
+            raise CorpusError(f"{where}: not a manifest record ({exc}); {fix}") from None
+    if not records:
+        raise CorpusError(f"{path}: manifest has no records; {fix}")
+    return records
 
 
 def corpus_stats(records: list[Utterance]) -> dict[str, Any]:
@@ -88,6 +170,8 @@ class Corpus(ABC):
     sample_rate: ClassVar[int]
     # manifest fields a downstream may rely on, e.g. ("text", "phones", "speaker")
     provides: ClassVar[tuple[str, ...]] = ()
+    # audio streams every record has: name -> channel count (multi-channel = one stream)
+    streams: ClassVar[dict[str, int]] = {MAIN: 1}
 
     def __init__(self, data_dir: Path | None = None) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else paths.data_dir()
@@ -101,7 +185,13 @@ class Corpus(ABC):
         return self.root / "manifest.jsonl"
 
     def is_prepared(self) -> bool:
-        return self.manifest_path.exists()
+        """A manifest with at least one record is there (an empty one, e.g. from a
+        crashed hand edit, does not count: ``prepare`` rebuilds it)."""
+        try:
+            with open(self.manifest_path, "rb") as fh:
+                return any(line.strip() for line in fh)
+        except FileNotFoundError:
+            return False
 
     @abstractmethod
     def build(self, root: Path) -> tuple[list[Utterance], str]:
@@ -120,12 +210,7 @@ class Corpus(ABC):
         if bad_splits:
             raise CorpusError(f"corpus {self.name}: unknown split(s) {sorted(bad_splits)}")
         for record in tqdm(records, desc=f"validate {self.name}", unit="file", leave=False):
-            path = self.root / record.path
-            try:
-                read_audio(path, record.sample_rate)
-            except AudioError as exc:
-                raise CorpusError(f"corpus {self.name}: {exc}") from None
-            record.sha1 = sha1_of(path)
+            self.validate_streams(record)
         atomic.write_text(self.root / "ATTRIBUTION", attribution.strip() + "\n")
         atomic.write_json(self.root / "stats.json", corpus_stats(records))
         write_manifest(self.manifest_path, records)
@@ -144,5 +229,31 @@ class Corpus(ABC):
             raise CorpusError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
         return [r for r in self.manifest() if r.split == split]
 
-    def audio_path(self, record: Utterance) -> Path:
-        return self.root / record.path
+    def validate_streams(self, record: Utterance) -> None:
+        """Check that the record has every declared stream, each decodes with the declared
+        channel count, and store each file's hash."""
+        missing = set(self.streams) - set(record.audio)
+        if missing:
+            raise CorpusError(
+                f"corpus {self.name}: record {record.id} lacks stream(s) {sorted(missing)} "
+                f"that the corpus declares ({', '.join(self.streams)})"
+            )
+        hashes = {}
+        for stream in record.audio:
+            path = self.audio_path(record, stream)
+            try:
+                read_audio(path, record.sample_rate, channels=self.streams.get(stream, 1))
+            except AudioError as exc:
+                raise CorpusError(f"corpus {self.name}: stream {stream}: {exc}") from None
+            hashes[stream] = sha1_of(path)
+        record.sha1 = hashes
+
+    def audio_path(self, record: Utterance, stream: str = MAIN) -> Path:
+        """Absolute path of one of the record's audio streams."""
+        audio = record.audio
+        if stream not in audio:
+            raise CorpusError(
+                f"corpus {self.name}: record {record.id} has no audio stream {stream!r} "
+                f"(it has {', '.join(audio)})"
+            )
+        return self.root / audio[stream]

@@ -49,6 +49,7 @@ from speechbench.corpora.sounds import (
     trim_silence,
 )
 from speechbench.errors import CorpusError
+from speechbench.evaluators.dnsmos import dnsmos_scores  # the one DNSMOS scorer
 
 RATE = 16000
 # clean lengths (s) that DNSMOS scores with a single 9.01 s window (see MiniMos.plan)
@@ -90,40 +91,6 @@ def _slug(text: str) -> str:
 
 # --- labels -------------------------------------------------------------------------
 # TODO(lead): use speechbench.metrics.quality once merged (PESQ / STOI / SDI live there).
-
-
-@lru_cache(maxsize=1)
-def dnsmos_model():
-    """speechmos' DNSMOS scorer with single-threaded ONNX sessions (2 shared cores)."""
-    import onnxruntime as ort
-    from speechmos import dnsmos
-
-    models = Path(dnsmos.__file__).parent / "dnsmos_models"
-
-    class SingleThreadDNSMOS(dnsmos.DNSMOS):
-        def __init__(self) -> None:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            cpu = ["CPUExecutionProvider"]
-            self.primary_model_path = str(models / "sig_bak_ovr.onnx")
-            self.onnx_sess = ort.InferenceSession(self.primary_model_path, options, providers=cpu)
-            self.p808_onnx_sess = ort.InferenceSession(
-                str(models / "model_v8.onnx"), options, providers=cpu
-            )
-
-    return SingleThreadDNSMOS()
-
-
-def dnsmos_scores(wav: np.ndarray) -> dict[str, float]:
-    """DNSMOS P.835 SIG/BAK/OVRL and P.808 MOS of a 16 kHz clip (non-personalised)."""
-    scores = dnsmos_model()(np.clip(wav, -1, 1).astype(np.float32), RATE, False)
-    return {
-        "sig": round(float(scores["sig_mos"]), 4),
-        "bak": round(float(scores["bak_mos"]), 4),
-        "ovrl": round(float(scores["ovrl_mos"]), 4),
-        "p808": round(float(scores["p808_mos"]), 4),
-    }
 
 
 def speech_distortion_index(

