@@ -19,6 +19,7 @@ BUILTINS: dict[str, str] = {
     "world": "speechbench.evaluators.vocoders:World",
 }
 
+
 def create(name: str, **options: Any):
     """Evaluator ``name`` with its ``Options`` set from ``options`` (type-checked; an
     unknown key names the valid ones). The model itself loads on first use."""
