@@ -268,15 +268,20 @@ class GradientTrained(Downstream):
 
 
 def check_inputs(
-    task: Downstream, corpus_name: str, corpus_streams: dict[str, int], upstream_level: str
+    task: Downstream,
+    corpus_name: str,
+    corpus_streams: dict[str, int],
+    upstream_level: str,
+    upstream_name: str = "",
 ) -> str | None:
     """The one compatibility rule: why this task cannot run on this corpus and upstream
     (None when it can). Used by the runner before anything is prepared, and by the
     leaderboard for its n/a cells (from what each run recorded)."""
     if not task.accepts_level(upstream_level):
         return (
-            f"downstream {task.name} needs {task.upstream_level}-level features but the "
-            f"upstream gives {upstream_level}-level ones: not applicable"
+            f"downstream {task.name} needs {task.upstream_level}-level features but "
+            f"upstream {upstream_name or '(this one)'} gives {upstream_level}-level ones: "
+            "not applicable"
         )
     for stage in ("train", "test"):
         for stream, wanted in task.inputs(stage).items():

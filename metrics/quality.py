@@ -128,10 +128,16 @@ def pesq_scores(
     return _collect(_run(_pesq_one, arguments, workers), names, f"pesq_{mode}")
 
 
+# P.862.2 maps raw PESQ x to 0.999 + 4 / (1 + exp(-1.3669 x + 3.8224)): its lower asymptote
+# is 0.999 (the pesq package returns ~1.02 on noise, below the 1.04 of raw x = -0.5) and
+# raw x = 4.5 maps to 4.644.
+PESQ_WB_RANGE = (0.999, 4.644)
+
+
 @metric(
     "pesq_wb",
     higher_is_better=True,
-    range=(1.04, 4.64),
+    range=PESQ_WB_RANGE,
     level="utterance",
     definition="PESQ wide band MOS-LQO, ITU-T P.862.2 (pesq package), 16 kHz",
     inputs="audio",

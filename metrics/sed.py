@@ -14,6 +14,10 @@ unit a bootstrap resamples.
 
 Segment-based evaluation covers each file up to ``durations[i]`` when given, else up
 to the last event offset (sed_eval's default).
+
+With no reference event at all (N = 0) the error rates are undefined and return NaN
+(sed_eval would divide by its epsilon and report ~4.5e15); ``speechbench score`` then
+says so in one line, and a bootstrap drops the resamples that draw only such files.
 """
 
 from __future__ import annotations
@@ -93,9 +97,11 @@ def sed_metrics(
         ev_class = event.results_class_wise_metrics()
     return {
         "segment_f1": float(seg_overall["f_measure"]["f_measure"]),
-        "segment_er": float(seg_overall["error_rate"]["error_rate"]),
+        # sed_eval divides by N + eps: with no reference event (N = 0) it reports ~4.5e15;
+        # the error rate is undefined there, so it is NaN (bootstrap drops such resamples)
+        "segment_er": _overall_error_rate(seg_overall, segment.overall["Nref"]),
         "event_f1": float(ev_overall["f_measure"]["f_measure"]),
-        "event_er": float(ev_overall["error_rate"]["error_rate"]),
+        "event_er": _overall_error_rate(ev_overall, event.overall["Nref"]),
         "class_wise": {
             label: {
                 "segment_f1": float(seg_class[label]["f_measure"]["f_measure"]),
@@ -106,6 +112,12 @@ def sed_metrics(
             for label in labels
         },
     }
+
+
+def _overall_error_rate(result: dict[str, Any], n_reference: float) -> float:
+    if n_reference == 0:
+        return float("nan")
+    return float(result["error_rate"]["error_rate"])
 
 
 def _class_error_rate(result: dict[str, Any]) -> float:

@@ -16,6 +16,9 @@ in dB per utterance (utterance-level metrics; the reported score is their mean).
 - SNR: 10 log10(||s||^2 / ||s - s_hat||^2), no scaling or filtering allowed.
 
 A silent reference makes every ratio undefined: that utterance is NaN, with a warning.
+Every ratio is clamped to [-100, +100] dB (``DB_CEILING``): a perfect estimate counts as
++100 dB in the mean rather than +inf (which would be dropped as non-finite). An estimate
+that is constant (zero after centring) has no SI-SDR direction; it scores -100 dB.
 """
 
 from __future__ import annotations
@@ -30,6 +33,17 @@ from speechbench.errors import ConfigError
 
 BSS_EVAL_FILTER_TAPS = 512
 _EPS = torch.finfo(torch.float64).tiny
+# Ratios are clamped to [-DB_CEILING, +DB_CEILING] dB (the ``clamp_db`` of fast_bss_eval /
+# ESPnet): a perfect estimate (+inf dB) counts as +100 dB instead of being dropped from
+# the mean. 100 dB is above what 16-bit audio can express (~98 dB), so no real system
+# output is clipped by it.
+DB_CEILING = 100.0
+# energy after centring <= _FLAT x energy before: the signal is constant (rounding only)
+_FLAT = 1e-24
+
+
+def _clamp_db(values: torch.Tensor) -> torch.Tensor:
+    return values.clamp(-DB_CEILING, DB_CEILING)
 
 
 def _batch(
@@ -84,31 +98,55 @@ def _silent_to_nan(values: torch.Tensor, ref_energy: torch.Tensor, name: str) ->
 @metric(
     "si_sdr",
     higher_is_better=True,
-    range=(float("-inf"), float("inf")),
+    range=(-DB_CEILING, DB_CEILING),
     level="utterance",
-    definition="scale-invariant SDR in dB, zero-mean (Le Roux et al., ICASSP 2019)",
+    definition="scale-invariant SDR in dB, zero-mean (Le Roux et al., ICASSP 2019), "
+    f"clamped to +-{DB_CEILING:g} dB",
     inputs="audio",
 )
-def si_sdr(estimates: Any, references: Any, lengths: Any = None) -> torch.Tensor:
-    """Scale-invariant SDR (dB) per utterance: rescaling the estimate cannot change it."""
+def si_sdr(estimates: Any, references: Any, lengths: Any = None, chunk: int = 64) -> torch.Tensor:
+    """Scale-invariant SDR (dB) per utterance: rescaling the estimate cannot change it.
+
+    Computed from explicitly centred signals and the explicit residual (not from sums of
+    squares, which cancel catastrophically for near-perfect estimates or large DC
+    offsets), ``chunk`` utterances at a time to bound memory. A perfect estimate scores
+    the ceiling, +DB_CEILING; an estimate that is constant (zero after centring) scores
+    the floor, -DB_CEILING, with a warning: it recovers nothing of the reference."""
     est, ref, count = _batch(estimates, references, lengths)
-    # Zero-mean signals through their sums, so no centred B x T copies are made:
-    # <e - mean e, s - mean s> = <e, s> - T mean(e) mean(s), and likewise for the norms.
-    est_mean, ref_mean = est.sum(dim=1) / count, ref.sum(dim=1) / count
-    cross = _dot(est, ref) - count * est_mean * ref_mean
-    ref_energy = _dot(ref, ref) - count * ref_mean**2
-    est_energy = _dot(est, est) - count * est_mean**2
-    # target = (cross / ref_energy) s; it is orthogonal to est - target (Pythagoras)
-    target_energy = cross**2 / (ref_energy + _EPS)
-    noise_energy = (est_energy - target_energy).clamp_min(0.0)
-    values = _ratio_db(target_energy, noise_energy)
-    return _silent_to_nan(values, ref_energy, "si_sdr")
+    mask = torch.arange(est.shape[1])[None, :] < count[:, None]
+    out, ref_energies, flat = [], [], []
+    for start in range(0, est.shape[0], chunk):
+        rows = slice(start, start + chunk)
+        e, r, m, n = est[rows], ref[rows], mask[rows], count[rows]
+        e_raw, r_raw = _dot(e, e), _dot(r, r)
+        e = (e - (e.sum(dim=1) / n)[:, None]) * m
+        r = (r - (r.sum(dim=1) / n)[:, None]) * m
+        ref_energy = _dot(r, r)
+        scale = _dot(e, r) / (ref_energy + _EPS)
+        target = scale[:, None] * r
+        residual = e - target
+        values = _ratio_db(_dot(target, target), _dot(residual, residual))
+        out.append(values)
+        # "zero after centring": nothing left but rounding of the mean (or truly zero)
+        ref_energies.append(torch.where(ref_energy <= _FLAT * r_raw, 0.0, ref_energy))
+        flat.append(_dot(e, e) <= _FLAT * e_raw)
+    values, ref_energy, flat = torch.cat(out), torch.cat(ref_energies), torch.cat(flat)
+    flat &= ref_energy > 1e-20  # a silent reference is NaN anyway
+    if flat.any():
+        rows = torch.nonzero(flat).flatten().tolist()
+        warnings.warn(
+            f"si_sdr: estimate of utterance(s) {rows[:10]} is constant; scored as "
+            f"-{DB_CEILING:g} dB",
+            stacklevel=2,
+        )
+        values = values.masked_fill(flat, -DB_CEILING)
+    return _silent_to_nan(_clamp_db(values), ref_energy, "si_sdr")
 
 
 @metric(
     "si_sdri",
     higher_is_better=True,
-    range=(float("-inf"), float("inf")),
+    range=(-2 * DB_CEILING, 2 * DB_CEILING),
     level="utterance",
     definition="SI-SDR improvement: SI-SDR(estimate) - SI-SDR(mixture), dB",
     inputs="audio+mixture",
@@ -123,7 +161,7 @@ def si_sdr_improvement(
 @metric(
     "snr",
     higher_is_better=True,
-    range=(float("-inf"), float("inf")),
+    range=(-DB_CEILING, DB_CEILING),
     level="utterance",
     definition="10 log10(||s||^2 / ||s - s_hat||^2), dB, no scaling allowed",
     inputs="audio",
@@ -133,14 +171,14 @@ def snr(estimates: Any, references: Any, lengths: Any = None) -> torch.Tensor:
     est, ref, _ = _batch(estimates, references, lengths)
     ref_energy = _dot(ref, ref)
     error = ref - est
-    values = _ratio_db(ref_energy, _dot(error, error))
+    values = _clamp_db(_ratio_db(ref_energy, _dot(error, error)))
     return _silent_to_nan(values, ref_energy, "snr")
 
 
 @metric(
     "sdr",
     higher_is_better=True,
-    range=(float("-inf"), float("inf")),
+    range=(-DB_CEILING, DB_CEILING),
     level="utterance",
     definition="BSS Eval SDR, 512-tap distortion filter (Vincent et al. 2006; mir_eval v3)",
     inputs="audio",
@@ -176,5 +214,5 @@ def sdr(
         est_energy = (e * e).sum(dim=1)
         error_energy = (est_energy - 2 * (filt * cross).sum(dim=1) + proj_energy).clamp_min(0)
         out.append(_ratio_db(proj_energy, error_energy))
-    values = torch.cat(out)
+    values = _clamp_db(torch.cat(out))
     return _silent_to_nan(values, _dot(ref, ref), "sdr")

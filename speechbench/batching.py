@@ -51,20 +51,15 @@ def length_groups(
 def pad_stack(
     items: Sequence[torch.Tensor], value: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack tensors ``... x T_i`` padded along their LAST axis: ``B x ... x T`` + lengths.
-
-    Every item has the same leading shape (channels, layers x dims are moved by the
-    caller); the padding value fills the tail of shorter items.
-    """
+    """Stack tensors ``... x T_i`` padded along their LAST axis: ``B x ... x T`` + lengths
+    (torch's ``pad_sequence`` with time moved first and back)."""
     if not items:
         raise ValueError("pad_stack needs at least one tensor")
     lengths = torch.tensor([int(t.shape[-1]) for t in items], dtype=torch.long)
-    out = torch.full(
-        (len(items), *items[0].shape[:-1], int(lengths.max())), value, dtype=items[0].dtype
+    padded = torch.nn.utils.rnn.pad_sequence(
+        [t.movedim(-1, 0) for t in items], batch_first=True, padding_value=value
     )
-    for i, item in enumerate(items):
-        out[i, ..., : item.shape[-1]] = item
-    return out, lengths
+    return padded.movedim(1, -1), lengths
 
 
 def pad_frames(items: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -75,6 +75,45 @@ def run(
     typer.echo("timings: " + ", ".join(f"{k}={v}" for k, v in row["timings"].items()))
 
 
+@app.command(context_settings={"allow_interspersed_args": True})
+@user_errors
+def sweep(
+    args: list[str] = typer.Argument(
+        None,
+        help="KEY=V1,V2 ... e.g. upstream=mfcc,fbank downstream=asr seed=0,1,2 "
+        "(downstream.lr=grid picks the learning rate on dev)",
+    ),
+    address: str = typer.Option(
+        None, "--address", help="join the Ray cluster at HOST:PORT (default: a local instance)"
+    ),
+    num_cpus: int = typer.Option(
+        None, "--num-cpus", help="CPUs of the local Ray instance (default: all of this machine)"
+    ),
+    lr_grid: str = typer.Option(
+        None, "--lr-grid", help="learning rates for downstream.lr=grid, e.g. 1e-2,1e-3,1e-4"
+    ),
+) -> None:
+    """Run the cross product of KEY=V1,V2 values on Ray; finished cells are skipped."""
+    from speechbench import sweep as sweeping
+
+    grid = sweeping.LR_GRID
+    if lr_grid is not None:
+        try:
+            grid = tuple(float(v) for v in lr_grid.split(",") if v.strip())
+        except ValueError:
+            raise ConfigError(f"--lr-grid {lr_grid!r}: expected numbers like 1e-2,1e-3") from None
+        if not grid:
+            raise ConfigError("--lr-grid is empty")
+    cells, interrupted = sweeping.sweep(
+        args or [], address=address, num_cpus=num_cpus, lr_grid=grid
+    )
+    typer.echo(sweeping.cells_table(cells))
+    if interrupted:
+        raise typer.Exit(130)
+    if any(c.status == "failed" for c in cells):
+        raise typer.Exit(1)
+
+
 def _describe(kind: str, name: str) -> dict[str, Any]:
     obj = registry.get(kind, name)
     if kind == "upstreams":
@@ -93,6 +132,7 @@ def _describe(kind: str, name: str) -> dict[str, Any]:
             "name": name,
             "corpus": obj.default_corpus,
             "needs": ",".join(obj.requires),
+            "reads": ",".join(f"{s}:{i.kind}" for s, i in obj().inputs("test").items()),
             "upstream level": obj.upstream_level,
             "metrics": ",".join(obj.metrics),
             "primary": obj.primary_metric,
@@ -121,6 +161,7 @@ def _describe(kind: str, name: str) -> dict[str, Any]:
         "name": name,
         "version": obj.version,
         "provides": ",".join(obj.provides),
+        "streams": ",".join(f"{s}x{c}" if c > 1 else s for s, c in obj.streams.items()),
         "license": obj.license,
         "prepared": "yes" if corpus.is_prepared() else "no",
         "description": obj.description,
@@ -147,7 +188,9 @@ def list_plugins(
 def leaderboard(
     fmt: str = typer.Option("md", "--format", help="md | csv | html"),
     out: Path = typer.Option(
-        None, "--out", help="write leaderboard.{md,csv,html} into this folder"
+        None,
+        "--out",
+        help="write leaderboard.{md,csv,html}, runs.jsonl and a static site (index.html)",
     ),
     include: list[Path] = typer.Option(
         None,
@@ -167,7 +210,13 @@ def leaderboard(
     if out is not None:
         if metric is not None:
             raise ConfigError("--out writes the primary-metric leaderboard; drop --metric")
-        for path in lb.write(rows, out):
+        from speechbench import site
+
+        written = lb.write(rows, out)
+        # the statistics site (intervals, significance, overall score) replaces the plain
+        # md/csv/html tables; lb.write still writes runs.jsonl
+        written += site.write_site(rows, out)
+        for path in dict.fromkeys(written):
             typer.echo(f"wrote {path}")
     else:
         typer.echo(lb.render(rows, fmt, metric), nl=False)
@@ -177,7 +226,7 @@ def leaderboard(
 @user_errors
 def runs() -> None:
     """All runs in the results store."""
-    from speechbench.store import ResultsStore
+    from speechbench.store import ResultsStore, display_status
 
     rows = ResultsStore(paths.results_db()).runs()
     typer.echo(
@@ -185,7 +234,8 @@ def runs() -> None:
             [
                 {
                     "run": r["run_id"],
-                    "status": r["status"],
+                    # a `running` row whose process is gone (kill -9) shows as stale
+                    "status": display_status(r),
                     "upstream": r["upstream"],
                     "downstream": r["downstream"],
                     "corpus": r["corpus"],

@@ -85,13 +85,20 @@ class ResolvedConfig:
 
 
 def parse_overrides(args: list[str]) -> dict[str, str]:
-    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}``; a bare word is an error."""
+    """``["a=1", "b.c=x"]`` -> ``{"a": "1", "b.c": "x"}``; a bare word or a key given
+    twice (``seed=5 seed=6``) is an error."""
     pairs: dict[str, str] = {}
     for arg in args:
         key, sep, value = arg.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"argument {arg!r} is not KEY=VALUE (e.g. upstream=fbank seed=1)")
-        pairs[key.strip()] = value.strip()
+        key = key.strip()
+        if key in pairs:
+            raise ConfigError(
+                f"config key {key!r} is given twice ({key}={pairs[key]} and {key}={value.strip()})"
+                "; keep one"
+            )
+        pairs[key] = value.strip()
     return pairs
 
 

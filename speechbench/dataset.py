@@ -32,6 +32,10 @@ class Features(Protocol):
 
     def get(self, id: str, layers: Sequence[int] | None = None) -> torch.Tensor: ...
 
+    def batch(
+        self, ids: Sequence[str], layers: Sequence[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
     def __contains__(self, id: object) -> bool: ...
 
 
@@ -108,8 +112,8 @@ class BatchPlan:
         for stream, wanted in self.task.inputs(self.stage).items():
             if wanted.kind == "features":
                 store = corpus_data.features[(self.split, stream)]
-                feats = [store.get(r.id).float() for r in self.records]  # each L x T x D
-                batch.features[stream], batch.lengths[stream] = pad_frames(feats)
+                ids = [r.id for r in self.records]  # read straight into B x L x T x D
+                batch.features[stream], batch.lengths[stream] = store.batch(ids)
             else:
                 wavs = [self._waveform(corpus_data.corpus, r, stream, wanted) for r in self.records]
                 batch.audio[stream], batch.lengths[stream] = pad_stack(wavs)
@@ -158,6 +162,11 @@ class DictFeatures:
     def get(self, id: str, layers: Sequence[int] | None = None) -> torch.Tensor:
         feats = self._features[id]
         return feats if layers is None else feats[list(layers)]
+
+    def batch(
+        self, ids: Sequence[str], layers: Sequence[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return pad_frames([self.get(i, layers).float() for i in ids])
 
     def __contains__(self, id: object) -> bool:
         return id in self._features

@@ -200,9 +200,44 @@ PROVENANCE_FIELDS = (
 )
 
 
+_RUN_TEXT_FIELDS = ("run_id", "upstream", "downstream", "corpus")
+
+
+def _check_run(record: Any, where: str) -> dict[str, Any]:
+    """One included run record, or a one-line error naming ``where`` and what is wrong."""
+    if not isinstance(record, dict):
+        raise ConfigError(
+            f"{where}: a run record must be a JSON object, got {type(record).__name__}"
+        )
+    missing = [k for k in (*_RUN_TEXT_FIELDS, "metrics") if k not in record]
+    if missing:
+        raise ConfigError(
+            f"{where}: a run record needs {missing}; regenerate it (leaderboard --out)"
+        )
+    for key in _RUN_TEXT_FIELDS:
+        if not isinstance(record[key], str):
+            raise ConfigError(f"{where}: field {key!r} must be a string, got {record[key]!r}")
+    metrics = record["metrics"]
+    if not isinstance(metrics, dict):
+        raise ConfigError(f"{where}: 'metrics' must be an object of name: number")
+    for name, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: metric {name!r} is {value!r}, not a number")
+    primary = record.get("primary_metric")
+    if primary is not None and not isinstance(primary, str):
+        raise ConfigError(f"{where}: 'primary_metric' must be a metric name, got {primary!r}")
+    for key in ("config", "labels", "metric_info"):
+        if record.get(key) is not None and not isinstance(record[key], dict):
+            raise ConfigError(f"{where}: {key!r} must be an object")
+    return record
+
+
 def load_runs(path: Path) -> list[dict[str, Any]]:
     """Runs from another results store (``results.sqlite``) or a leaderboard's
-    ``runs.jsonl``, to combine results made on several machines into one table."""
+    ``runs.jsonl``, to combine results made on several machines into one table.
+
+    The file is only read (a store is opened read-only); a line or row that is not a
+    usable run record is a one-line error naming the file and line (or run id)."""
     from speechbench.store import ResultsStore
 
     path = Path(path)
@@ -210,20 +245,25 @@ def load_runs(path: Path) -> list[dict[str, Any]]:
         raise ConfigError(f"--include {path}: no such file; give a results.sqlite or runs.jsonl")
     if path.suffix == ".jsonl":
         rows = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"--include {path}: not UTF-8 text") from None
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
-            missing = {"run_id", "upstream", "downstream", "corpus"} - set(record)
-            if missing:
-                raise ConfigError(f"{path}:{number}: a run record needs {sorted(missing)}")
-            rows.append({"status": "finished", **record})
+            rows.append({"status": "finished", **_check_run(record, f"{path}:{number}")})
         return rows
     if path.suffix in {".sqlite", ".db"}:
-        return ResultsStore(path).runs()
+        rows = ResultsStore(path, read_only=True).runs()
+        for row in rows:
+            if row.get("status") == "finished":
+                _check_run(row, f"{path}: run {row.get('run_id')}")
+        return rows
     raise ConfigError(f"--include {path}: expected a results .sqlite or a runs .jsonl file")
 
 
@@ -239,14 +279,20 @@ def write(
     rows: list[dict[str, Any]], out_dir: Path, formats: tuple[str, ...] = FORMATS
 ) -> list[Path]:
     """Write the tables plus ``runs.jsonl``: the full record of every run they show."""
-    written = []
-    for fmt in formats:
-        path = Path(out_dir) / f"leaderboard.{fmt}"
-        atomic.write_text(path, render(rows, fmt))
-        written.append(path)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(
+            f"--out {out_dir}: is a file; give a folder (leaderboard.* and runs.jsonl go in it)"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"--out {out_dir}: a parent of it is a file; give a folder") from None
+    # render every table first, so an error leaves no half-written set of files
+    texts = {out_dir / f"leaderboard.{fmt}": render(rows, fmt) for fmt in formats}
     finished = [r for r in rows if r["status"] == "finished"]
-    provenance = Path(out_dir) / "runs.jsonl"
     lines = [json.dumps({k: r.get(k) for k in PROVENANCE_FIELDS}, sort_keys=True) for r in finished]
-    atomic.write_text(provenance, "".join(line + "\n" for line in lines))
-    written.append(provenance)
-    return written
+    texts[out_dir / "runs.jsonl"] = "".join(line + "\n" for line in lines)
+    for path, text in texts.items():
+        atomic.write_text(path, text)
+    return list(texts)

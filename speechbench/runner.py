@@ -86,7 +86,7 @@ def seed_everything(seed: int) -> None:
 
 def check_compatible(upstream_cls: type[Upstream], task: Downstream, corpus: Corpus) -> None:
     """Fail before anything is prepared, with one line, when a pairing cannot work."""
-    reason = check_inputs(task, corpus.name, corpus.streams, upstream_cls.level)
+    reason = check_inputs(task, corpus.name, corpus.streams, upstream_cls.level, upstream_cls.name)
     if reason:
         raise ConfigError(reason)
     declared = set(corpus.provides)

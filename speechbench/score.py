@@ -239,6 +239,11 @@ def score_command(
         unscored = int((~np.isfinite(values)).sum())
     else:
         value = float(spec.fn(*args, **kwargs))
+        if not np.isfinite(value):
+            raise ConfigError(
+                f"{spec.name} is undefined on these inputs (e.g. an error rate with no "
+                "reference event, or a single class); check the reference file"
+            )
         if bootstrap and len(keys) >= 2:
             interval = bootstrap_ci(
                 spec, *args, n_resamples=bootstrap, confidence=confidence, seed=seed, **kwargs

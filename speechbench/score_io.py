@@ -128,6 +128,7 @@ _TRIAL_WORDS = {
 def load_trials(trials: Path, scores: Path):
     """(scores, labels) paired on (enroll, test)."""
     labels: dict[tuple[str, str], int] = {}
+    label_lines: dict[tuple[str, str], int] = {}
     for number, line in _lines(trials):
         fields = line.split()
         if len(fields) != 3:
@@ -141,13 +142,28 @@ def load_trials(trials: Path, scores: Path):
                 f"{trials}:{number}: need `<enroll> <test> target|nontarget` "
                 "or `1|0 <enroll> <test>`"
             )
-        labels[pair] = label
+        if pair in labels:
+            first, line_of_first = labels[pair], label_lines[pair]
+            kind = "with the other label" if first != label else "again"
+            raise ConfigError(
+                f"{trials}:{number}: trial {' '.join(pair)!r} is listed {kind} "
+                f"(first on line {line_of_first}); keep one line per trial"
+            )
+        labels[pair], label_lines[pair] = label, number
     values: dict[tuple[str, str], float] = {}
+    score_lines: dict[tuple[str, str], int] = {}
     for number, line in _lines(scores):
         fields = line.split()
         if len(fields) != 3:
             raise ConfigError(f"{scores}:{number}: expected `<enroll> <test> <score>`")
-        values[(fields[0], fields[1])] = _number(fields[2], scores, f"{fields[0]} {fields[1]}")
+        pair = (fields[0], fields[1])
+        if pair in values:
+            raise ConfigError(
+                f"{scores}:{number}: trial {' '.join(pair)!r} is scored twice "
+                f"(first on line {score_lines[pair]}); keep one score per trial"
+            )
+        values[pair] = _number(fields[2], scores, f"{fields[0]} {fields[1]}")
+        score_lines[pair] = number
     keys = pair_keys(labels, values, trials, scores)
     return (np.array([values[k] for k in keys]), np.array([labels[k] for k in keys])), [
         " ".join(k) for k in keys
@@ -162,11 +178,19 @@ def _score_matrix(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     if len(rows) < 2 or len(rows[0]) < 2:
         raise ConfigError(f"{path}: need a header `id,<class1>,...` and one row per item")
     classes = [c.strip() for c in rows[0][1:]]
-    out = {}
+    out, first_line = {}, {}
     for number, row in enumerate(rows[1:], 2):
+        if not row:
+            continue
         if len(row) != len(classes) + 1:
             raise ConfigError(f"{path}:{number}: {len(row) - 1} scores, header has {len(classes)}")
-        out[row[0].strip()] = np.array([_number(v, path, row[0]) for v in row[1:]])
+        key = row[0].strip()
+        if key in out:
+            raise ConfigError(
+                f"{path}:{number}: id {key!r} appears twice (first on line {first_line[key]}); "
+                "keep one row per item"
+            )
+        out[key], first_line[key] = np.array([_number(v, path, key) for v in row[1:]]), number
     return classes, out
 
 
@@ -269,7 +293,17 @@ def load_embeddings(ref: Path, hyp: Path):
     for listing in listings:
         rows = []
         for key in keys:
-            vector = np.load(listing[key], allow_pickle=False)
+            try:
+                vector = np.load(listing[key], allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise ConfigError(
+                    f"{listing[key]}: not a readable .npy array ({exc}); "
+                    "save it with numpy.save (no pickled objects)"
+                ) from None
+            if not isinstance(vector, np.ndarray):
+                raise ConfigError(f"{listing[key]}: expected a .npy array, not an .npz archive")
+            if not np.issubdtype(vector.dtype, np.number) or not np.isfinite(vector).all():
+                raise ConfigError(f"{listing[key]}: embedding must be finite numbers")
             if vector.ndim != 1:
                 raise ConfigError(
                     f"{listing[key]}: expected one embedding vector, shape {vector.shape}"

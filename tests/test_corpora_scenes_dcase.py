@@ -96,7 +96,7 @@ def test_manifest_attribution_and_stats(built):
     corpus, records = built
     manifest = read_manifest(corpus.manifest_path)
     assert [r.id for r in manifest] == [r.id for r in records]
-    assert all(r.sha1 and len(r.sha1) == 40 for r in manifest)
+    assert all(set(r.sha1) == {"main"} and len(r.sha1["main"]) == 40 for r in manifest)
     attribution = (corpus.root / "ATTRIBUTION").read_text()
     for key in {k for r in records for k in r.labels["event_sources"]}:
         assert key in attribution

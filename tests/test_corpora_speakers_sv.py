@@ -49,7 +49,7 @@ def test_manifest_audio_checksums_and_attribution(small_sv):
     for record in records[:5]:
         info = sf.info(str(corpus.root / record.path))
         assert (info.samplerate, info.channels) == (16000, 1)
-        assert record.sha1 == sha1_of(corpus.root / record.path)
+        assert record.sha1 == {"main": sha1_of(corpus.root / record.path)}
         assert abs(record.duration - info.frames / 16000) < 1e-3
     attribution = (corpus.root / "ATTRIBUTION").read_text()
     assert "CC-BY-SA-3.0" in attribution and "GPL-2" in attribution

@@ -126,9 +126,9 @@ def test_learning_rate_schedule_ends_on_either_budget():
 
 def test_resume_continues_from_the_checkpoint(data_dir):
     pretrain_command("ctap", run_args(data_dir, "train.max_steps=2"))
-    first = torch.load(data_dir / "run" / "last.pt", weights_only=False)
+    first = torch.load(data_dir / "run" / "last.pt", weights_only=True)
     pretrain_command("ctap", run_args(data_dir, "train.max_steps=4"))
-    second = torch.load(data_dir / "run" / "last.pt", weights_only=False)
+    second = torch.load(data_dir / "run" / "last.pt", weights_only=True)
     assert first["step"] == 2 and second["step"] == 4
     assert [h["step"] for h in second["history"]] == [1.0, 2.0, 3.0, 4.0]
     assert second["history"][:2] == first["history"]

@@ -125,3 +125,40 @@ def test_phone_targets_leave_silence_out():
     assert asr.units == ["aɪ", "h"]
     assert asr.reference(record) == "h aɪ"
     assert asr.target(record).tolist() == [2, 1]
+
+
+def test_a_truncated_checkpoint_is_moved_aside_and_the_run_restarts(sb_home, monkeypatch):
+    from speechbench.downstreams.asr import ASR
+
+    original = ASR.evaluate
+
+    def interrupted(self, head, batches, stage, ctx):
+        raise KeyboardInterrupt  # after epoch 1's training, before its checkpoint
+
+    args = ["upstream=mfcc", "downstream.max_epochs=2", *FAST]
+    monkeypatch.setattr(ASR, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(args)
+    monkeypatch.setattr(ASR, "evaluate", original)
+    run_dir = paths.results_dir() / "runs" / ResultsStore(paths.results_db()).runs()[0]["run_id"]
+    checkpoint = run_dir / "checkpoint.pt"
+    checkpoint.write_bytes(b"PK\x03\x04 truncated")
+    result = run(args)
+    assert ResultsStore(paths.results_db()).get(result.run_id)["status"] == "finished"
+    assert list(run_dir.glob("checkpoint.pt.corrupt-*"))  # kept for a look, not deleted
+    assert "is unreadable" in (run_dir / "run.log").read_text()
+
+
+def test_options_out_of_range_fail_before_anything_runs(sb_home):
+    for bad, said in (
+        ("downstream.lr=-1", "downstream.lr: expected > 0.0"),
+        ("downstream.dropout=2", "downstream.dropout: expected >= 0.0 and <= 0.95"),
+        ("downstream.batch_size=0", "downstream.batch_size: expected >= 1"),
+        ("downstream.max_epochs=0", "downstream.max_epochs: expected >= 1"),
+        ("threads=-3", "threads: expected >= 0"),
+        ("upstream.num_mel_bins=0", "upstream.num_mel_bins: expected >= 1"),
+        ("downstream.units=words", "downstream.units: expected one of auto, char, phone"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            run(["upstream=mfcc", "corpus=tiny-synth", bad])
+    assert not paths.results_db().exists() or ResultsStore(paths.results_db()).runs() == []

@@ -93,5 +93,6 @@ class Upstream(nn.Module):
 
 def pad_frames(frames: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack variable-length ``T_i x D`` tensors into ``B x T x D`` plus lengths."""
-    lengths = torch.tensor([f.shape[0] for f in frames], dtype=torch.long)
-    return nn.utils.rnn.pad_sequence(frames, batch_first=True), lengths
+    from speechbench.batching import pad_frames as pad_batch
+
+    return pad_batch(frames)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from speechbench.batching import length_groups, pad_frames
+
 
 @dataclass(frozen=True)
 class Piece:
@@ -62,21 +64,9 @@ def buckets(
 
     ``equal_lengths`` puts only pieces of identical length together: for models whose
     output depends on padding (a GroupNorm over time), so features never depend on
-    which other utterances shared the batch.
+    which other utterances shared the batch. (The shared :func:`length_groups`.)
     """
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    groups: list[list[int]] = []
-    current: list[int] = []
-    for index in order:
-        longest = lengths[index]  # sorted ascending: the newest is the longest
-        new_length = equal_lengths and current and lengths[current[-1]] != longest
-        if current and (new_length or (len(current) + 1) * longest > max_batch_samples):
-            groups.append(current)
-            current = []
-        current.append(index)
-    if current:
-        groups.append(current)
-    return groups
+    return length_groups(lengths, max_batch_samples, same_length=equal_lengths)
 
 
 def run_pieces(
@@ -120,10 +110,9 @@ def run_pieces(
 
 def pad_layers(per_item: list[list[torch.Tensor]]) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Per-item lists of layers ``T_i x D`` -> list of ``B x T x D`` plus frame lengths."""
-    lengths = torch.tensor([layers[0].shape[0] for layers in per_item], dtype=torch.long)
     num_layers = len(per_item[0])
-    padded = [
-        torch.nn.utils.rnn.pad_sequence([layers[k] for layers in per_item], batch_first=True)
-        for k in range(num_layers)
-    ]
+    padded = []
+    for k in range(num_layers):
+        layer, lengths = pad_frames([layers[k] for layers in per_item])
+        padded.append(layer)
     return padded, lengths

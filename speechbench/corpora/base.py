@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from abc import ABC, abstractmethod
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -72,9 +73,76 @@ def write_manifest(path: Path, records: list[Utterance]) -> None:
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
+# Manifest fields whose type every reader relies on (checked on read, one line per problem).
+_MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "path": (str,),
+    "sample_rate": (int,),
+    "duration": (int, float),
+    "split": (str,),
+    "labels": (dict,),
+    "streams": (dict,),
+}
+
+
 def read_manifest(path: Path) -> list[Utterance]:
-    with open(path, encoding="utf-8") as fh:
-        return [Utterance.from_dict(json.loads(line)) for line in fh if line.strip()]
+    """Every record of a manifest; a line that is not a whole, well-formed record, or a
+    repeated id, is a :class:`CorpusError` naming the file and line."""
+    path = Path(path)
+    # data/NAME/VERSION/manifest.jsonl: say which corpus to rebuild
+    fix = f"rebuild it with `speechbench data prepare {path.parent.parent.name} --force`"
+    known = {f.name for f in fields(Utterance)}
+    required = {
+        f.name for f in fields(Utterance) if f.default is MISSING and f.default_factory is MISSING
+    }
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CorpusError(f"{path}: manifest is not UTF-8 text; {fix}") from None
+    records: list[Utterance] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{where}: not a JSON line ({exc.msg}); {fix}") from None
+        if not isinstance(record, dict):
+            raise CorpusError(
+                f"{where}: a manifest line must be a JSON object, got {type(record).__name__}; "
+                f"{fix}"
+            )
+        missing, extra = sorted(required - set(record)), sorted(set(record) - known)
+        if missing or extra:
+            what = "; ".join(
+                part
+                for part in (
+                    f"missing field(s) {missing}" if missing else "",
+                    f"unknown field(s) {extra}" if extra else "",
+                )
+                if part
+            )
+            raise CorpusError(f"{where}: {what}; {fix}")
+        for name, types in _MANIFEST_TYPES.items():
+            value = record.get(name)
+            if name in record and (not isinstance(value, types) or isinstance(value, bool)):
+                raise CorpusError(f"{where}: field {name!r} has the wrong type ({value!r}); {fix}")
+        if not (record["sample_rate"] > 0 and math.isfinite(record["duration"])):
+            raise CorpusError(f"{where}: sample_rate or duration is not a positive number; {fix}")
+        if record["id"] in seen:
+            raise CorpusError(
+                f"{where}: id {record['id']!r} repeats line {seen[record['id']]}; {fix}"
+            )
+        seen[record["id"]] = number
+        try:
+            records.append(Utterance.from_dict(record))
+        except (TypeError, ValueError) as exc:
+            raise CorpusError(f"{where}: not a manifest record ({exc}); {fix}") from None
+    if not records:
+        raise CorpusError(f"{path}: manifest has no records; {fix}")
+    return records
 
 
 def corpus_stats(records: list[Utterance]) -> dict[str, Any]:
@@ -117,7 +185,13 @@ class Corpus(ABC):
         return self.root / "manifest.jsonl"
 
     def is_prepared(self) -> bool:
-        return self.manifest_path.exists()
+        """A manifest with at least one record is there (an empty one, e.g. from a
+        crashed hand edit, does not count: ``prepare`` rebuilds it)."""
+        try:
+            with open(self.manifest_path, "rb") as fh:
+                return any(line.strip() for line in fh)
+        except FileNotFoundError:
+            return False
 
     @abstractmethod
     def build(self, root: Path) -> tuple[list[Utterance], str]:

@@ -165,7 +165,16 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     ckpt_path = out / CHECKPOINT
     resume_state = None
     if config.resume and ckpt_path.exists():
-        resume_state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        # weights_only: a checkpoint in an output folder must not be able to run code
+        try:
+            # TorchVersion (a str subclass) sits in checkpoints written before str(...)
+            with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+                resume_state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated, corrupt, or pickles arbitrary objects
+            raise ConfigError(
+                f"{ckpt_path}: cannot load the checkpoint ({type(exc).__name__}); delete it "
+                "or use resume=false to start over"
+            ) from None
 
     train_records, eval_records, roots, inventory, versions = load_corpora(config)
     if resume_state is not None:
@@ -215,7 +224,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         "train_hours": sum(e.frame_token.shape[0] for e in train_examples) / FRAME_RATE / 3600,
         "eval_utterances": len(eval_examples),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a plain str: loads with weights_only=True
     }
     atomic.write_json(out / "config.json", summary_base)
 

@@ -1,0 +1,278 @@
+"""Leaderboard statistics (intervals, significance, overall score) and the static site,
+including a headless-Chromium check that the page renders and sorts."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from speechbench import leaderboard as lb
+from speechbench import leaderboard_stats as st
+from speechbench import site
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _row(run_id, upstream, downstream, corpus, metric, value, seed=0, run_dir=None, **metrics):
+    return {
+        "run_id": run_id,
+        "status": "finished",
+        "upstream": upstream,
+        "downstream": downstream,
+        "corpus": corpus,
+        "seed": seed,
+        "primary_metric": metric,
+        "metrics": {metric: value, **metrics},
+        "config": {"upstream": {"name": upstream}, "downstream": {"name": downstream}},
+        "timings": {"extract_s": 2.0, "cache_hits": 0},
+        "peak_memory_mb": 100.0 + len(upstream),
+        "finished_at": f"2026-12-01T00:00:0{seed}",
+        "run_dir": str(run_dir) if run_dir else None,
+        # what a v2 run records for the leaderboard
+        "system": upstream,
+        "labels": {
+            "changed_options": [],
+            "upstream_level": "utterance" if upstream == "ge2e" else "frame",
+            "task_levels": ["frame"] if downstream == "asr" else ["frame", "utterance"],
+            "task_options": ["lr"],
+        },
+        "metric_info": {
+            key: {"base": metric, "higher_is_better": False} for key in [metric, *metrics]
+        },
+    }
+
+
+def _rows():
+    rows = []
+    for seed, (m, f, c) in enumerate([(0.50, 0.40, 0.30), (0.52, 0.44, 0.31), (0.48, 0.42, 0.29)]):
+        rows.append(_row(f"m{seed}", "mfcc", "asr", "mini-en", "cer", m, seed))
+        rows.append(_row(f"f{seed}", "fbank", "asr", "mini-en", "cer", f, seed))
+        rows.append(_row(f"c{seed}", "ctap", "asr", "mini-en", "cer", c, seed))
+    rows.append(
+        _row("fs", "fbank", "sv", "mini-sv", "eer", 0.20, eer_ci_low=0.18, eer_ci_high=0.22)
+    )
+    rows.append(_row("cs", "ctap", "sv", "mini-sv", "eer", 0.10, eer_ci_low=0.08, eer_ci_high=0.12))
+    rows.append(_row("gs", "ge2e", "sv", "mini-sv", "eer", 0.05))
+    return rows
+
+
+REFERENCES = {
+    "version": 1,
+    "columns": {
+        "asr/mini-en cer": {
+            "task": "asr",
+            "metric": "cer",
+            "higher_is_better": False,
+            "fbank": 0.42,
+            "reference": 0.30,
+        },
+        "sv/mini-sv eer": {
+            "task": "sv",
+            "metric": "eer",
+            "higher_is_better": False,
+            "fbank": 0.20,
+            "reference": 0.05,
+        },
+    },
+}
+
+
+def test_cells_intervals_na_and_not_run(sb_home):
+    board = st.build_board(_rows(), references=REFERENCES)
+    cell = board.cells[("mfcc", "asr/mini-en cer")]
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, 2) * np.std([0.50, 0.52, 0.48], ddof=1) / math.sqrt(3)
+    assert cell.n == 3 and cell.interval == "t"
+    assert cell.mean == pytest.approx(0.50) and cell.high - cell.mean == pytest.approx(half)
+    single = board.cells[("ctap", "sv/mini-sv eer")]
+    assert (single.n, single.interval, single.low, single.high) == (1, "bootstrap", 0.08, 0.12)
+    assert board.cells[("ge2e", "sv/mini-sv eer")].interval == ""  # no CI stored: none shown
+    assert board.status[("ge2e", "asr/mini-en cer")] == "n/a"  # utterance-level on ASR
+    assert board.status[("mfcc", "sv/mini-sv eer")] == "not run"
+    assert board.cells[("ctap", "asr/mini-en cer")].is_best
+    # means agree with the lead's leaderboard table
+    _, numeric = lb.leaderboard_table(_rows())
+    assert numeric.loc["mfcc"].iloc[0] == pytest.approx(cell.mean)
+    assert "seed=0,1,2" in cell.command() and "upstream=mfcc" in cell.command()
+
+
+def test_overall_score_superb_style_and_rank(sb_home):
+    board = st.build_board(_rows(), references=REFERENCES)
+    # fbank scores 0 by construction; ctap: asr 1000*(42-30.33)/(42-30)... error metrics as 100-x
+    assert board.overall["fbank"] == pytest.approx(0.0, abs=1e-9)
+    asr = 1000 * ((100 - 30.0) - (100 - 42.0)) / ((100 - 30.0) - (100 - 42.0))
+    sv = 1000 * ((100 - 10.0) - (100 - 20.0)) / ((100 - 5.0) - (100 - 20.0))
+    assert board.overall["ctap"] == pytest.approx((asr + sv) / 2)
+    assert board.overall["mfcc"] is None and board.overall["ge2e"] is None  # a task missing
+    assert board.overall_rank["ctap"] == pytest.approx((1 + 2) / 2)  # asr 1st, sv 2nd of 3
+    assert board.overall_rank["mfcc"] is None
+
+
+def _sv_run(folder: Path, run_id: str, upstream: str, scores, labels) -> dict:
+    folder.mkdir(parents=True)
+    lines = [
+        {"id": f"t{i}", "trials": [["e", "target" if y else "nontarget", float(s)]]}
+        for i, (s, y) in enumerate(zip(scores, labels, strict=True))
+    ]
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (folder / "training.json").write_text(json.dumps({"layer_weights": [0.1, 0.6, 0.3]}))
+    from speechbench.metrics.verification import equal_error_rate
+
+    return _row(
+        run_id, upstream, "sv", "mini-sv", "eer", equal_error_rate(scores, labels), 0, folder
+    )
+
+
+def test_paired_bootstrap_marks_ties_and_says_when_items_are_missing(sb_home, tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    good = labels * 2.0 + rng.normal(0, 0.7, 400)
+    close = good + rng.normal(0, 0.05, 400)  # nearly the same scores: a tie
+    bad = labels * 0.3 + rng.normal(0, 1.0, 400)
+    rows = [
+        _sv_run(tmp_path / "a", "a", "ctap", good, labels),
+        _sv_run(tmp_path / "b", "b", "fbank", close, labels),
+        _sv_run(tmp_path / "c", "c", "mfcc", bad, labels),
+        _row("d", "ivector", "sv", "mini-sv", "eer", 0.45),  # no run folder here
+    ]
+    board = st.build_board(rows, references={}, n_resamples=200)
+    cells = {s: board.cells[(s, "sv/mini-sv eer")] for s in board.systems}
+    best = min(cells.values(), key=lambda c: c.mean)
+    assert best.is_best and best.system in {"ctap", "fbank"}
+    other = "fbank" if best.system == "ctap" else "ctap"
+    assert cells[other].tied is True and "tied with best" in cells[other].note
+    assert cells["mfcc"].tied is False and cells["mfcc"].p_value < 0.05
+    assert cells["ivector"].tied is None and cells["ivector"].note == st.NO_ITEMS
+    assert st.layer_weights(rows[0]) == [0.1, 0.6, 0.3]
+
+
+def test_asr_items_use_the_corpus_references(sb_home, tmp_path):
+    from speechbench.downstreams.asr import ASR
+
+    from speechbench.corpora.tiny_synth import TinySynth
+
+    records = TinySynth().prepare()
+    asr = ASR()
+    asr.setup([r for r in records if r.split == "train"])
+    test = [r for r in records if r.split == "test"]
+    refs = {r.id: asr.reference(r) for r in test}
+    rows = []
+    for run_id, hyp in (("perfect", lambda t: t), ("empty", lambda t: "")):
+        folder = tmp_path / run_id
+        folder.mkdir()
+        lines = [{"id": i, "prediction": hyp(t)} for i, t in refs.items()]
+        (folder / "predictions.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        value = 0.0 if run_id == "perfect" else 1.0
+        row = _row(
+            run_id, "mfcc" if run_id == "perfect" else "fbank", "asr", "tiny-synth", "cer", value
+        )
+        row["run_dir"] = str(folder)
+        row["config"]["downstream"] = {"name": "asr"}
+        rows.append(row)
+    items = st.per_item(rows[0])
+    assert items.kind == "text" and set(items.data) == set(refs)
+    board = st.build_board(rows, references={}, n_resamples=200)
+    worse = board.cells[("fbank", "asr/tiny-synth cer")]
+    assert worse.tied is False and worse.p_value == 0.0
+
+
+def test_site_files_and_markup(sb_home, tmp_path):
+    import soundfile as sf
+
+    rows = _rows()
+    (tmp_path / "run" / "artefacts").mkdir(parents=True)
+    sf.write(tmp_path / "run" / "artefacts" / "u1.wav", np.zeros(1600), 16000)
+    (tmp_path / "run" / "training.json").write_text(json.dumps({"layer_weights": [0.2, 0.5, 0.3]}))
+    rows[0].update(run_dir=str(tmp_path / "run"), artefacts=[{"name": "u1.wav", "kind": "audio"}])
+    written = site.write_site(rows, tmp_path / "out", references=REFERENCES)
+    names = {p.name for p in written}
+    assert {"leaderboard.md", "leaderboard.csv", "index.html"} <= names
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert not re.search(r"(src|href)=\"https?:", page)  # nothing fetched from the network
+    assert "<svg" in page and "Task × system" in page and "cer ↓" in page
+    assert ">n/a<" in page and ">not run<" in page
+    assert "<figure>" in page and "mfcc · asr/mini-en" in page  # its layer-weight profile
+    assert 'href="runs/m0/config.json"' in page
+    assert 'href="runs/m0/samples/u1.wav"' in page  # an audio sample to listen to
+    assert (tmp_path / "out" / "runs" / "m0" / "samples" / "u1.wav").is_file()
+    assert json.loads((tmp_path / "out" / "runs" / "m0" / "config.json").read_text())["run_id"]
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "**0.300 ± " in md and "(n=3)" in md
+    csv_text = (tmp_path / "out" / "leaderboard.csv").read_text()
+    assert csv_text.splitlines()[0].startswith("system,task,metric")
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _dom(url: str, tmp_path: Path) -> str:
+    command = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--dump-dom",
+        url,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def _system_order(dom: str) -> list[str]:
+    body = dom.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return re.findall(r"<tr><td data-v=\"([^\"]+)\"", body)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian chromium not installed (.ci installs it)")
+def test_page_renders_and_sorts_in_headless_chromium(sb_home, tmp_path):
+    out = tmp_path / "site"
+    site.write_site(_rows(), out, references=REFERENCES)
+    page = (out / "index.html").as_uri()
+    dom = _dom(page, tmp_path)
+    assert 'data-ready="yes"' in dom  # the inline script ran
+    assert _system_order(dom) == ["ctap", "fbank", "ge2e", "mfcc"]
+    # sort by the ASR column, best (lowest CER) first; n/a rows sink to the bottom
+    by_cer = _system_order(_dom(page + "#sort=asr-mini-en-cer", tmp_path))
+    assert by_cer == ["ctap", "fbank", "mfcc", "ge2e"]
+    by_cer_desc = _system_order(_dom(page + "#sort=asr-mini-en-cer:desc", tmp_path))
+    assert by_cer_desc == ["mfcc", "fbank", "ctap", "ge2e"]
+    assert 'data-sorted="asr-mini-en-cer:desc"' in _dom(
+        page + "#sort=asr-mini-en-cer:desc", tmp_path
+    )
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1400,900",
+            f"--screenshot={shot}",
+            page,
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_committed_runs_render(sb_home, tmp_path):
+    rows = lb.load_runs(REPO / "leaderboards" / "runs.jsonl")
+    site.write_site(rows, tmp_path / "board")
+    page = (tmp_path / "board" / "index.html").read_text()
+    for expected in ("overall", "mean rank", "params", "extract ×RT", "peak MB", "whisper-tiny-en"):
+        assert expected in page
+    board = json.loads((tmp_path / "board" / "board.json").read_text())
+    assert board["overall"]["fbank"] == pytest.approx(0.0, abs=0.05)  # rounded points
