@@ -303,6 +303,24 @@ def data_list() -> None:
     typer.echo(_table(rows))
 
 
+@data_app.command("check-leaks")
+@user_errors
+def data_check_leaks() -> None:
+    """Is any source recording in train of one corpus (or in CTAP pretraining) and in
+    dev/test of another? Checks the prepared corpora; exit 2 when there is a leak."""
+    from speechbench.corpora.leaks import check_corpora_on_disk
+
+    report = check_corpora_on_disk()
+    typer.echo(f"data folder: {paths.data_dir()}")
+    typer.echo("\n".join(report.lines()) or "(no prepared corpus)")
+    if report.leaks:
+        raise SpeechbenchError(
+            f"{len(report.leaks)} source(s) are in more than one split across corpora "
+            "(see LEAK lines); rebuild the corpora listed with the current speechbench"
+        )
+    typer.echo("no leaks")
+
+
 @cache_app.command("ls")
 @user_errors
 def cache_ls() -> None:

@@ -33,6 +33,9 @@ TEXTS = [
 ]
 
 
+SHARED_SPLITS = ("train", "test", "train", "train", "dev", "train")  # as the shared split says
+
+
 def fake_prompts(folder: Path) -> list[Sentence]:
     """espeak-ng speech at 8 kHz posing as real telephone prompts."""
     sentences = []
@@ -40,9 +43,8 @@ def fake_prompts(folder: Path) -> list[Sentence]:
         spoken = espeak.synthesize(text, "en-us+f3", rate=160)
         path = folder / f"prompt{i}.wav"
         write_audio(path, resample(spoken.audio, spoken.sample_rate, 8000), 8000)
-        sentences.append(
-            Sentence(sentence_id(text), text, Prompt(f"p{i}", path, text, "en", "allison"))
-        )
+        prompt = Prompt(f"p{i}", path, text, "en", "allison")
+        sentences.append(Sentence(sentence_id(text), text, prompt, SHARED_SPLITS[i]))
     return sentences
 
 
@@ -91,8 +93,12 @@ def test_small_build_is_valid_and_splits_hold_out_voices(small) -> None:
     assert len(voices["train"]) == 3 and len(voices["dev"]) == len(voices["test"]) == 1
     assert not (voices["train"] & voices["test"]) and not (voices["train"] & voices["dev"])
     sentence_split = {}
-    for record in records:  # a sentence lives in one split only
+    shared = dict(zip(map(sentence_id, TEXTS), SHARED_SPLITS, strict=True))
+    for record in records:  # a sentence lives in one split only: the shared one
         assert sentence_split.setdefault(record.labels["sentence"], record.split) == record.split
+        assert record.split == shared[record.labels["sentence"]]
+        assert f"text:{record.labels['sentence']}" in record.labels["sources"]
+    assert all(r.labels["sources"][0] == f"asterisk-en:{r.labels['prompt']}" for r in real)
     attribution = (corpus.root / "ATTRIBUTION").read_text()
     assert (
         "CC-BY-SA-3.0" in attribution

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.needs_apt
 
 SMALL = {
     "LANGUAGES": ("en",),
-    "CLIPS_PER_SCENE": {"train": 2, "dev": 0, "test": 1},
+    "CLIPS_PER_SCENE": {"train": 2, "dev": 1, "test": 1},
     "SPEECH_EVENT_PROMPTS": 12,
     "BABBLE_PROMPTS_PER_POOL": 4,
     "BEDS_PER_SCENE": 1,
@@ -45,7 +45,7 @@ def frame_energy(wav: np.ndarray, rate: int, hop_s: float = 0.05) -> np.ndarray:
 
 def test_labels_are_consistent_and_inside_the_clip(built):
     corpus, records = built
-    assert len(records) == 3 * len(SCENES)
+    assert len(records) == sum(SMALL["CLIPS_PER_SCENE"].values()) * len(SCENES)
     assert {r.labels["scene"] for r in records} == set(SCENES)
     for record in records:
         wav, rate = sf.read(corpus.audio_path(record))
@@ -80,16 +80,25 @@ def test_event_regions_carry_the_event_energy(built):
     assert louder / total > 0.8
 
 
-def test_event_sources_are_disjoint_between_train_and_test(built):
+def test_event_sources_are_disjoint_between_splits(built):
     corpus, records = built
-    train = {k for r in records if r.split != "test" for k in r.labels["event_sources"]}
-    test = {k for r in records if r.split == "test" for k in r.labels["event_sources"]}
-    assert train and test and not train & test
+    used = {
+        split: {k for r in records if r.split == split for k in r.labels["sources"]}
+        for split in ("train", "dev", "test")
+    }
+    assert used["train"] and used["test"]
+    assert not used["train"] & used["test"] and not used["dev"] & (used["train"] | used["test"])
     staged = {
         pool: {p.stem for p in (corpus.root / "_sources" / pool / "foreground").rglob("*.wav")}
-        for pool in ("train", "test")
+        for pool in ("train", "dev", "test")
     }
     assert staged["train"] and staged["test"] and not staged["train"] & staged["test"]
+    assert not staged["dev"] & (staged["train"] | staged["test"])
+    shared = sounds.shared_sound_splits()
+    for record in records:  # every sound keeps the split all corpora give it
+        for source in record.labels["sources"]:
+            if source in shared:
+                assert shared[source] == record.split, source
 
 
 def test_manifest_attribution_and_stats(built):

@@ -9,13 +9,27 @@ import numpy as np
 import pytest
 from speakers_fakes import SPEAKERS, fake_sources
 
-from speechbench.corpora import espeak_cli, fillets, mini_lid
+from speechbench.corpora import espeak_cli, fillets, mini_lid, splits
 from speechbench.errors import CorpusError
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="apt-get install espeak-ng"
 )
-TEXTS = {"de": [f"Das ist das Wrack Nummer {k}, ein seltsames Schiff." for k in range(12)]}
+TEXTS = {
+    "de": [
+        f"Das ist das Wrack Nummer {k}, ein seltsames Schiff, das tief unten im Meer liegt."
+        for k in range(12)
+    ]
+}
+
+
+def fake_shared_split(source: str, speaker: str | None = None) -> str:
+    """A predictable stand-in for the shared split: held-out speakers test, else by the
+    utterance number (u1 dev, u3 and u7 test: long enough for the 3 s cut)."""
+    if splits.speaker_held_out(speaker):
+        return "test"
+    k = int(source.rsplit("-u", 1)[1])
+    return {1: "dev", 3: "test", 7: "test"}.get(k, "train")
 
 
 @pytest.fixture
@@ -24,9 +38,12 @@ def small_lid(tmp_path, monkeypatch):
     sources = fake_sources(tmp_path / "src", SPEAKERS, per_speaker=5, durations=(1.5, 4.5))
     items = [mini_lid.Item(s, s.id, s.language, s.speaker, s.text, False) for s in sources]
     # en: three speakers, es: two, cs: three; add a one-speaker language
-    ru = fake_sources(tmp_path / "ru", {"asterisk-r": ("ru", "asterisk-en")}, per_speaker=10)
+    ru = fake_sources(
+        tmp_path / "ru", {"asterisk-r": ("ru", "asterisk-en")}, per_speaker=10, durations=(3, 4)
+    )
     items += [mini_lid.Item(s, s.id, "ru", s.speaker, s.text, False) for s in ru]
     monkeypatch.setattr(mini_lid, "real_items", lambda: items)
+    monkeypatch.setattr(splits, "recording_split", fake_shared_split)
     monkeypatch.setattr(mini_lid, "SYNTHETIC_LANGUAGES", ("de",))
     monkeypatch.setattr(mini_lid, "UTTS_PER_LANGUAGE", 12)
     monkeypatch.setattr(mini_lid, "SYNTH_TEXT_CHARS", (10, 200))
@@ -42,10 +59,18 @@ def test_build_splits_conditions_and_flags(small_lid):
     speakers = defaultdict(lambda: defaultdict(set))
     for r in full:
         speakers[r.language][r.split].add(r.speaker)
-    for lang in ("en", "es", "cs", "de"):  # held-out speakers wherever there are two or more
+    # test speakers are unseen wherever a held-out speaker exists (fakes: en asterisk-c,
+    # cs big fish and statue; es has none, so it tests on unseen utterances)
+    for lang in ("en", "cs", "de"):
         assert speakers[lang]["test"]
         assert not speakers[lang]["test"] & (speakers[lang]["train"] | speakers[lang]["dev"])
+        assert not any(r.labels["test_speakers_seen"] for r in full if r.language == lang)
+    assert all(r.labels["test_speakers_seen"] for r in full if r.language in ("es", "ru"))
     assert all(r.labels["single_speaker_language"] == (r.language == "ru") for r in records)
+    for r in full:  # real recordings keep the shared split
+        if not r.labels["synthetic"]:
+            (source,) = r.labels["sources"]
+            assert r.split == fake_shared_split(source, r.speaker)
     ru_splits = {r.split for r in full if r.language == "ru"}
     assert "test" in ru_splits and "train" in ru_splits
     synthetic = {r.language for r in records if r.labels["synthetic"]}
@@ -66,6 +91,11 @@ def test_build_splits_conditions_and_flags(small_lid):
         assert source.duration >= seconds
     conditions = {r.labels["condition"] for r in records}
     assert conditions == {"full", "1s", "3s"}
+    # the three duration conditions score the same utterances
+    test_full = {r.id for r in full if r.split == "test"}
+    for condition in ("3s", "1s"):
+        cut = {r.labels["source_id"] for r in records if r.labels["condition"] == condition}
+        assert cut == test_full
 
 
 def test_cut_middle_takes_speech_not_silence():

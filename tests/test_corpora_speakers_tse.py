@@ -10,7 +10,7 @@ import soundfile as sf
 from speakers_fakes import SPEAKERS, fake_sources
 
 from speechbench.audio import read_audio
-from speechbench.corpora import mini_tse, speakers
+from speechbench.corpora import mini_tse, speakers, splits
 from speechbench.errors import AudioError, CorpusError
 
 SMALL = {"train": 5, "dev": 2, "test": 4}
@@ -19,7 +19,7 @@ SMALL = {"train": 5, "dev": 2, "test": 4}
 @pytest.fixture
 def fake_pool(tmp_path, monkeypatch):
     monkeypatch.setenv("SPEECHBENCH_DATA", str(tmp_path / "data"))
-    sources = fake_sources(tmp_path / "src", SPEAKERS, per_speaker=4, durations=(1.6, 3.0))
+    sources = fake_sources(tmp_path / "src", SPEAKERS, per_speaker=12, durations=(1.6, 3.0))
     monkeypatch.setattr(mini_tse.MiniTse, "sources", lambda self: sources)
     monkeypatch.setattr(mini_tse, "MIXTURES", SMALL)
     return sources
@@ -27,7 +27,7 @@ def fake_pool(tmp_path, monkeypatch):
 
 def _check_mixtures(corpus, records, sources):
     by_id = {s.id: s for s in sources}
-    side = mini_tse.speaker_splits(sources)
+    held_out = {s.speaker for s in sources if splits.speaker_held_out(s.speaker)}
     assert {r.split: 0 for r in records}.keys() == SMALL.keys()
     for r in records:
         labels = r.labels
@@ -36,8 +36,11 @@ def _check_mixtures(corpus, records, sources):
         assert labels["enroll"] != labels["target_id"]
         assert enroll.speaker == target.speaker == r.speaker == labels["target_speaker"]
         assert interferer.speaker != target.speaker
-        expected_side = "test" if r.split == "test" else "train"
-        assert side[target.speaker] == side[interferer.speaker] == expected_side
+        # every source is of the mixture's shared split; test = held-out speakers only
+        assert {target.shared_split, interferer.shared_split, enroll.shared_split} == {r.split}
+        assert (target.speaker in held_out) == (interferer.speaker in held_out)
+        assert (target.speaker in held_out) == (r.split == "test")
+        assert labels["sources"] == [target.source_id, interferer.source_id, enroll.source_id]
         assert -5.0 <= labels["snr_db"] <= 5.0
         assert set(r.audio) == set(corpus.streams) == {"main", "enroll", "reference"}
         assert set(r.sha1) == set(r.audio)  # every stream validated and hashed
@@ -111,7 +114,8 @@ def test_specs_are_deterministic(fake_pool):
     assert one != mini_tse.make_specs(fake_pool, SMALL, seed=1)
 
 
-def test_speaker_with_one_utterance_cannot_enroll(tmp_path):
+def test_speaker_with_one_utterance_cannot_enroll(tmp_path, monkeypatch):
+    monkeypatch.setattr(splits, "recording_split", lambda source, speaker=None: "train")
     voices = {f"asterisk-{k}": ("en", "asterisk-en") for k in "abc"}
     sources = fake_sources(tmp_path, voices, per_speaker=1)
     with pytest.raises(CorpusError, match="no enrollment"):

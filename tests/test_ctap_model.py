@@ -242,3 +242,94 @@ def test_mismatched_durations_are_reported():
     batch["durations"][0, 0] += 3
     with pytest.raises(ValueError, match="durations must cover"):
         model(**batch)
+
+
+def test_frame_order_gives_every_frame_of_a_phone_its_own_vector():
+    """Eq. 1: the phoneme encoder runs after the length regulator, so the frames of one
+    long phone differ; the first checkpoint's token order makes them identical."""
+    phones, lengths, durations = (
+        torch.tensor([[3, 4, 5]]),
+        torch.tensor([3]),
+        torch.tensor([[2, 8, 3]]),
+    )
+    for order, identical in (("frame", False), ("token", True)):
+        torch.manual_seed(0)
+        model = CTAP(tiny_config(phone_encoder=order)).eval()
+        p, frames, _ = model.encode_phonemes(phones, lengths, durations)
+        assert frames.tolist() == [13]
+        long_phone = p[0, 2:10]
+        same = torch.allclose(long_phone, long_phone[:1].expand_as(long_phone), atol=1e-5)
+        assert same == identical, order
+
+
+def test_frame_order_keeps_padded_batches_equal_to_single_utterances():
+    torch.manual_seed(0)
+    model = CTAP(tiny_config()).eval()
+    phones = torch.tensor([[3, 4, 5, 6], [7, 8, 0, 0]])
+    lengths, durations = torch.tensor([4, 2]), torch.tensor([[2, 3, 1, 4], [3, 2, 0, 0]])
+    p, frames, log_d = model.encode_phonemes(phones, lengths, durations)
+    alone, _, log_alone = model.encode_phonemes(phones[1:, :2], lengths[1:], durations[1:, :2])
+    assert torch.allclose(p[1, :5], alone[0], atol=1e-5)
+    assert torch.allclose(log_d[1, :2], log_alone[0], atol=1e-5)
+
+
+def test_old_checkpoint_config_loads_with_the_token_order():
+    from speechbench.ctap.config import model_config_from_dict, to_dict
+
+    saved = to_dict(tiny_config())
+    del saved["phone_encoder"], saved["duration_layers"]
+    assert model_config_from_dict(saved).phone_encoder == "token"
+    with pytest.raises(ValueError, match="phone_encoder"):
+        CTAP(tiny_config(phone_encoder="words"))
+
+
+def test_kl_margin_is_per_utterance():
+    """One utterance above the margin gets a gradient although the batch mean is below."""
+    mu = torch.zeros(4, 8)
+    mu[0] = 1.0  # KL 4 nats; the others 0: mean 1 nat
+    mu.requires_grad_(True)
+    logvar = torch.zeros(4, 8)
+    loss = kl_with_margin(mu, logvar, 2.0)
+    assert torch.isclose(loss, torch.tensor((4.0 - 2.0) / 4))
+    loss.backward()
+    assert mu.grad[0].abs().sum() > 0 and mu.grad[1:].abs().sum() == 0
+
+
+def test_weight_decay_skips_logit_scale_norms_biases_and_embeddings():
+    from speechbench.ctap.pretrain import parameter_groups
+
+    model = CTAP(tiny_config())
+    decay, rest = parameter_groups(model, 0.01)
+    assert decay["weight_decay"] == 0.01 and rest["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay = {names[id(p)] for p in rest["params"]}
+    decayed = {names[id(p)] for p in decay["params"]}
+    assert "logit_scale" in no_decay
+    assert "speech.norm.weight" in no_decay and "phonemes.out_norm.weight" in no_decay
+    assert "prompt.block.bn1.weight" in no_decay and "phonemes.embed.weight" in no_decay
+    assert "speech.layers.0.self_attn.in_proj_bias" in no_decay
+    assert "speech.layers.0.self_attn.in_proj_weight" in decayed
+    assert "speech.conv1.weight" in decayed
+    assert len(decayed) + len(no_decay) == len(names)
+
+
+def test_phoneme_decoder_ablation_has_two_ce_losses_from_s_and_p():
+    config = tiny_config(phoneme_decoder=True, phone_decoder_layers=2)
+    model, batch = make_batch(config)
+    out = model(**batch)
+    assert out.phone_logits.shape == out.phone_logits_p.shape
+    assert out.phone_logits.shape[-1] == config.n_phones
+    assert len(model.phone_decoder.layers) == 2
+    terms = ctap_losses(out, config, model.logit_scale, **batch)
+    assert {"phone_ce", "phone_ce_p"} <= set(terms)
+    terms["total"].backward()
+    assert model.phonemes.embed.weight.grad.abs().sum() > 0  # CE on P reaches the phonemes
+
+
+def test_embed_mse_can_replace_the_contrastive_loss():
+    config = tiny_config(contrastive_weight=0.0, embed_mse_weight=1.0)
+    model, batch = make_batch(config)
+    terms = ctap_losses(model(**batch), config, model.logit_scale, **batch)
+    terms["total"].backward()
+    assert model.logit_scale.grad is None or model.logit_scale.grad == 0
+    assert "embed_mse" in terms

@@ -68,5 +68,6 @@ def test_shipped_phoneme_encoder_and_duration_predictor():
     assert p.shape == (1, int(frames[0]), upstream.model.config.joint_dim)
     p2, frames2 = upstream.encode_phonemes(phones, [[5, 3, 4, 3, 6, 5]])
     assert frames2.tolist() == [26]
-    # the length regulator copies a phoneme's embedding over its frames
-    assert torch.allclose(p2[0, 5], p2[0, 7])
+    # the phoneme encoder runs after the length regulator (Eq. 1): frames of one phone differ
+    assert upstream.model.config.phone_encoder == "frame"
+    assert not torch.allclose(p2[0, 5], p2[0, 7])

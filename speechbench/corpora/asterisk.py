@@ -90,6 +90,17 @@ class Prompt:
     language: str
     speaker: str
     text_exact: bool = True  # False: transcript borrowed from another voice's prompt
+    package: str = ""  # Debian package of the audio file
+
+    @property
+    def source_id(self) -> str:
+        """``PACKAGE:NAME``, the key of the shared split (speechbench.corpora.splits)."""
+        return f"{self.package or 'asterisk-' + self.language}:{self.name}"
+
+    @property
+    def global_speaker(self) -> str:
+        """The speaker id shared by every corpus (Allison is one speaker in en and es)."""
+        return f"asterisk-{self.speaker}"
 
 
 def parse_transcripts(lines: list[str]) -> dict[str, str]:
@@ -133,7 +144,10 @@ def asterisk_prompts(language: str) -> list[Prompt]:
     for wav in sorted(voice_dir.rglob("*.wav")):
         name = wav.relative_to(voice_dir).with_suffix("").as_posix()
         if name in texts:
-            prompts.append(Prompt(name, wav, texts[name], language, SPEAKERS[language]))
+            package = f"asterisk-core-sounds-{language}-wav"
+            prompts.append(
+                Prompt(name, wav, texts[name], language, SPEAKERS[language], True, package)
+            )
     if not prompts:
         raise CorpusError(f"no transcribed prompts found under {voice_dir}")
     return prompts
@@ -146,7 +160,9 @@ def _extra_voice_prompts(voice: ExtraVoice) -> list[Prompt]:
     for path in sorted(voice_dir.rglob(f"*{voice.suffix}")):
         name = path.relative_to(voice_dir).with_suffix("").as_posix()
         if name in texts:
-            prompt = Prompt(name, path, texts[name], voice.language, voice.speaker, False)
+            prompt = Prompt(
+                name, path, texts[name], voice.language, voice.speaker, False, voice.package
+            )
             prompts.append(prompt)
     if not prompts:
         raise CorpusError(f"no prompts with a known transcript found under {voice_dir}")

@@ -6,11 +6,13 @@ the energy is. Each of the five scenes differs in its background bed AND in its 
 distribution (``SCENES``). Labels per clip: the scene (ASC), the set of event classes
 (TAG) and strong ``[label, onset_s, offset_s]`` events (SED).
 
-Event source files are disjoint between train and test: within each event class the files
-are ordered by a hash of their key and every third goes to the test pool (so each class
-with two or more files has files on both sides); train and dev clips draw from the train
-pool, test clips from the test pool. Background beds (and the speech and music inside
-them) are rendered separately for each pool, from disjoint recordings too.
+Event source files keep the split every corpus shares (speechbench.corpora.splits):
+sound files by class in a hash order (train, test, train, dev, train, ...: each class
+with two or more files has a test file), speech prompts by recording. Train, dev and
+test clips draw only from their own split's pool, and background beds (and the speech
+and music inside them) are rendered per pool from that split's recordings, so no
+source is in two splits, here or across corpora. A dev clip skips an event class that
+has no dev file. ``labels["sources"]`` lists the events' and the bed's recordings.
 
 scaper (Salamon et al. 2017) does the mixing: loudness-based (LUFS) SNR against the
 background, fades and the JAMS annotation. Every random choice is drawn here from a
@@ -36,15 +38,23 @@ from speechbench import atomic
 from speechbench.audio import write_audio
 from speechbench.corpora import noises
 from speechbench.corpora._scaper import import_scaper
-from speechbench.corpora.asterisk import LICENSES, asterisk_prompts
+from speechbench.corpora.asterisk import LICENSES, Prompt, asterisk_prompts
 from speechbench.corpora.base import Corpus, Utterance
-from speechbench.corpora.sounds import SoundSource, event_sources, read_sound, trim_silence
+from speechbench.corpora.prompts import prompt_split
+from speechbench.corpora.sounds import (
+    SoundSource,
+    event_sources,
+    read_sound,
+    shared_sound_splits,
+    sound_id,
+    trim_silence,
+)
 from speechbench.errors import CorpusError
 
 RATE = 16000
 CLIP_SECONDS = 10.0
-POOLS = ("train", "test")
-POOL_OF_SPLIT = {"train": "train", "dev": "train", "test": "test"}
+POOLS = ("train", "dev", "test")
+POOL_OF_SPLIT = {"train": "train", "dev": "dev", "test": "test"}
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,8 @@ def _stable_int(*parts: str) -> int:
 
 
 def split_sources(keys: list[str]) -> dict[str, str]:
-    """key -> "train" | "test": hash order within a class, every third file to test."""
+    """Version 1's split: key -> "train" | "test", every third file of a class to test
+    (dev clips reused train files). Kept for tests/test_splits_leaks.py."""
     ordered = sorted(keys, key=lambda k: hashlib.sha1(k.encode()).hexdigest())
     return {key: ("test" if i % 3 == 1 else "train") for i, key in enumerate(ordered)}
 
@@ -106,7 +117,7 @@ class MiniDcase(Corpus):
     """Acoustic scene classification, audio tagging and sound event detection corpus."""
 
     name = "mini-dcase"
-    version = "1"
+    version = "2"  # 2: the shared split, a dev pool of its own (1: dev reused train files)
     license = "mixed CC0/CC-BY(-SA)/GPL/LGPL event sounds, see ATTRIBUTION"
     description = (
         "10 s scaper soundscapes of real event sounds (sound themes, CC0 animals, speech, "
@@ -123,8 +134,9 @@ class MiniDcase(Corpus):
     SEED: ClassVar[str] = "mini-dcase-1"
 
     # -- sources ---------------------------------------------------------------------------
-    def _speech_prompts(self) -> tuple[list[SoundSource], dict[str, list[Path]]]:
-        """Speech events (0.8-3.5 s prompts) and disjoint babble prompts per pool."""
+    def _speech_prompts(self) -> tuple[list[SoundSource], dict[str, list[Prompt]]]:
+        """Speech events (0.8-3.5 s prompts) and babble prompts per pool, each prompt in
+        the pool of its shared split."""
         candidates = []
         for language in self.LANGUAGES:
             for prompt in asterisk_prompts(language):
@@ -133,15 +145,22 @@ class MiniDcase(Corpus):
                     candidates.append((f"speech/{language}/{prompt.name}", prompt))
         candidates.sort(key=lambda item: _stable_int(self.SEED, item[0]))
         speech = [
-            SoundSource(key, "speech", p.path, f"asterisk-core-sounds-{p.language}-wav",
+            SoundSource(p.source_id, "speech", p.path, f"asterisk-core-sounds-{p.language}-wav",
                         LICENSES[p.language], "Digium/Sangoma Asterisk prompts")
-            for key, p in candidates[: self.SPEECH_EVENT_PROMPTS]
+            for _, p in candidates[: self.SPEECH_EVENT_PROMPTS]
         ]  # fmt: skip
-        rest = candidates[self.SPEECH_EVENT_PROMPTS :]
+        self.speech_splits = {p.source_id: prompt_split(p) for _, p in candidates}
+        rest = [p for _, p in candidates[self.SPEECH_EVENT_PROMPTS :]]
         n = self.BABBLE_PROMPTS_PER_POOL
-        babble = {pool: [p.path for _, p in rest[i * n : (i + 1) * n]] for i, pool in
-                  enumerate(POOLS)}  # fmt: skip
+        babble = {pool: [p for p in rest if prompt_split(p) == pool][:n] for pool in POOLS}
         return speech, babble
+
+    def pool_of(self, source: SoundSource, shared: dict[str, str]) -> str:
+        """The shared split of an event source: speech by recording (the prompt's shared
+        split, held-out speakers included), sounds by class."""
+        if source.label == "speech":
+            return self.speech_splits[source.key]
+        return shared[sound_id(source)]
 
     def _stage_events(
         self, stage: Path, sources: list[SoundSource]
@@ -152,11 +171,12 @@ class MiniDcase(Corpus):
         for source in sources:
             by_label[source.label].append(source)
         staged: dict[str, list[StagedEvent]] = {pool: [] for pool in POOLS}
+        shared = shared_sound_splits()
         for label, members in sorted(by_label.items()):
-            pools = split_sources([s.key for s in members])
+            pools = {s.key: self.pool_of(s, shared) for s in members}
             for source in members:
                 folder = stage / pools[source.key] / "foreground" / label
-                stem = source.key.replace("/", "_")
+                stem = source.key.replace("/", "_").replace(":", "_")
                 if label == "music":
                     pieces = self._stage_music(folder, stem, source)
                 else:
@@ -183,7 +203,7 @@ class MiniDcase(Corpus):
         return targets
 
     def _stage_beds(
-        self, stage: Path, babble: dict[str, list[Path]], music: dict[str, list[StagedEvent]]
+        self, stage: Path, babble: dict[str, list[Prompt]], music: dict[str, list[StagedEvent]]
     ) -> None:
         """Background beds per pool and scene under ``stage/<pool>/background/<scene>/``."""
         n = int(BED_SECONDS * RATE)
@@ -194,7 +214,8 @@ class MiniDcase(Corpus):
                     if target.exists():
                         continue
                     rng = np.random.default_rng(_stable_int(self.SEED, pool, scene_name, str(k)))
-                    bed = self._render_bed(scene.background, n, rng, babble[pool], music[pool])
+                    talkers = [p.path for p in babble[pool]]
+                    bed = self._render_bed(scene.background, n, rng, talkers, music[pool])
                     write_audio(target, 0.1 * bed / max(float(np.max(np.abs(bed))), 1e-9), RATE)
 
     @staticmethod
@@ -228,9 +249,10 @@ class MiniDcase(Corpus):
             labels = [list(scene.events)[int(rng.choice(len(rates), p=rates / rates.sum()))]]
         rng.shuffle(labels)
         events = []
+        if not any(by_label[label] for label in scene.events):
+            raise CorpusError("no event sources of this scene's classes in this pool")
+        labels = [label for label in labels if by_label[label]]  # a class without a file here
         for label in labels[:MAX_EVENTS]:
-            if not by_label[label]:
-                raise CorpusError(f"no {label!r} event sources in this pool")
             item = by_label[label][int(rng.integers(len(by_label[label])))]
             if label == "music":
                 duration = float(rng.uniform(*MUSIC_EVENT_SECONDS))
@@ -304,12 +326,23 @@ class MiniDcase(Corpus):
         }
         return np.asarray(audio, dtype=np.float32).reshape(-1), labels
 
+    @staticmethod
+    def bed_sources(
+        scene_name: str, pool: str, babble: dict[str, list[Prompt]], staged: dict[str, list]
+    ) -> list[str]:
+        """Recordings a scene's background bed of this pool is made of."""
+        if SCENES[scene_name].background != "babble+music":
+            return []
+        music = {sound_id(e.source) for e in staged[pool] if e.label == "music"}
+        return sorted({p.source_id for p in babble[pool]} | music)
+
     # -- build -----------------------------------------------------------------------------
     def build(self, root: Path) -> tuple[list[Utterance], str]:
         stage = root / "_sources"
         speech, babble = self._speech_prompts()
         sources = event_sources() + speech
         staged = self._stage_events(stage, sources)
+        ids = {src.key: sound_id(src) for src in sources}
         self._stage_beds(stage, babble, {p: [s for s in staged[p] if s.label == "music"]
                                          for p in POOLS})  # fmt: skip
         jobs = [
@@ -328,6 +361,8 @@ class MiniDcase(Corpus):
                 pool = POOL_OF_SPLIT[split]
                 audio, labels = self.render_clip(stage, pool, staged[pool], scene_name, clip_id)
                 write_audio(root / rel, audio, RATE)
+                event_ids = sorted({ids[key] for key in labels["event_sources"]})
+                labels["sources"] = event_ids + self.bed_sources(scene_name, pool, babble, staged)
                 atomic.write_json(label_path, labels)
             records.append(
                 Utterance(

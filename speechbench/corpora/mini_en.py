@@ -2,8 +2,12 @@
 
 563 transcribed read prompts of one professional speaker (about 25 minutes), 8 kHz
 telephone-band originals resampled to 16 kHz, text normalised with
-``speechbench.text.normalize``. Splits (80/10/10) are by normalised text, so no prompt
-text appears in two splits.
+``speechbench.text.normalize``. Splits (about 80/10/10) are the split every corpus
+shares (speechbench.corpora.splits): each recording has its own, a text takes the most
+held-out split of its recordings, and a recording of a text in another split is left
+out, so no prompt text appears in two splits and no test prompt is train in mini-phone,
+mini-lid, mini-sv, mini-mos or mini-dcase. ``labels["sources"]`` names the recording and
+the text.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from tqdm import tqdm
 from speechbench.audio import read_audio, resample, write_audio
 from speechbench.corpora.asterisk import LICENSES, asterisk_prompts
 from speechbench.corpora.base import Corpus, Utterance
-from speechbench.corpora.splits import assign_group_splits
+from speechbench.corpora.prompts import prompt_split, prompt_text, sentence_id
+from speechbench.corpora.splits import group_splits, text_source
 from speechbench.text import normalize
 
 ATTRIBUTION = """mini-en is derived from the Asterisk core sound prompts (English, voice "Allison"),
@@ -28,7 +33,7 @@ The derived corpus is shared under the same licence."""
 
 class MiniEn(Corpus):
     name = "mini-en"
-    version = "1"
+    version = "2"  # 2: the shared split (1 used assign_group_splits(seed=0) and leaked)
     license = LICENSES["en"]
     description = "real English read prompts, 1 speaker (Asterisk Allison), ~25 min, text"
     sample_rate = 16000
@@ -38,7 +43,12 @@ class MiniEn(Corpus):
     def build(self, root: Path) -> tuple[list[Utterance], str]:
         prompts = [p for p in asterisk_prompts("en") if normalize(p.text)]
         texts = {p.name: normalize(p.text) for p in prompts}
-        splits = assign_group_splits(list(texts.values()), seed=self.seed)
+        # group by the text key the phone corpora use too (notes removed), so a text
+        # has one split in mini-en, mini-phone and mini-vc
+        keys = {p.name: prompt_text(p) or texts[p.name] for p in prompts}
+        own = {p.name: prompt_split(p) for p in prompts}
+        group_split, dropped = group_splits((n, keys[n], own[n]) for n in own)
+        prompts = [p for p in prompts if p.name not in dropped]
         records = []
         for prompt in tqdm(prompts, desc="mini-en: resample", unit="file"):
             rel = Path("audio") / (prompt.name.replace("/", "__") + ".wav")
@@ -55,10 +65,16 @@ class MiniEn(Corpus):
                     path=rel.as_posix(),
                     sample_rate=self.sample_rate,
                     duration=round(len(wav) / self.sample_rate, 4),
-                    split=splits[texts[prompt.name]],
+                    split=group_split[keys[prompt.name]],
                     speaker=prompt.speaker,
                     language="en",
                     text=texts[prompt.name],
+                    labels={
+                        "sources": [
+                            prompt.source_id,
+                            text_source(sentence_id(keys[prompt.name])),
+                        ]
+                    },
                 )
             )
         return records, ATTRIBUTION

@@ -3,14 +3,23 @@
 Real speech: en, es, fr, it, ru (Asterisk voices) and cs, nl (Fish Fillets dubs).
 Synthetic speech (labelled ``labels["synthetic"] = True``): de, pl, sv, bg spoken by
 espeak-ng with six voice variants each (the "speakers"), reading the game's real
-translated dialogue. Within a language, test speakers differ from train speakers
-whenever it has two or more; a language with one speaker (en, ru) splits that
-speaker's utterances instead and is flagged ``labels["single_speaker_language"]``.
+translated dialogue.
+
+Real recordings keep the split every corpus shares (speechbench.corpora.splits): a
+held-out speaker's utterances are test, the others' train/dev/test by recording. In a
+language with a held-out speaker the test speakers are exactly the held-out ones (the
+other speakers' shared-test recordings are left out, so test speakers are unseen); a
+language without one (en, ru: one speaker each) tests on unseen utterances of its
+speakers and is flagged ``labels["test_speakers_seen"]`` (and
+``labels["single_speaker_language"]`` when it has one speaker). Synthetic languages
+hold out espeak-ng voices as before.
 
 As in the NIST LRE duration conditions, every test utterance appears at full length
-(``condition: "full"``) and, when its speech is long enough, as 3 s and 1 s segments
-cut from the middle of its speech (``condition: "3s"|"1s"``, ``source_id`` names the
-full utterance). Train and dev records are full length.
+(``condition: "full"``) and as 3 s and 1 s segments cut from the middle of its speech
+(``condition: "3s"|"1s"``, ``source_id`` names the full utterance). All three
+conditions score the *same* utterances: a test utterance with less than 3 s of speech
+is left out of test (it cannot move to train: its split is shared). Train and dev
+records are full length.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from speechbench.audio import read_audio, resample, write_audio
-from speechbench.corpora import espeak_cli, fillets, speakers
+from speechbench.corpora import espeak_cli, fillets, speakers, splits
 from speechbench.corpora.base import Corpus, Utterance
 from speechbench.corpora.speakers import SourceUtt
 
@@ -34,6 +43,7 @@ MIN_TEST_SHARE = 0.25  # held-out speakers are added until they hold this share
 DEV_FRACTION = 0.1
 SINGLE_SPEAKER_SPLIT = (0.7, 0.1, 0.2)  # train/dev/test of a one-speaker language
 CONDITIONS = (("3s", 3.0), ("1s", 1.0))
+MIN_TEST_SECONDS = 3.2  # header duration a real test recording needs to be tried
 TRIM_TOP_DB = 35  # speech region: within this many dB of the loudest frame
 SYNTHETIC_LANGUAGES = ("de", "pl", "sv", "bg")  # real text from fillets-ng-data
 ESPEAK_VARIANTS = (  # (variant, speed wpm, pitch 0-99): six distinct synthetic "speakers"
@@ -101,8 +111,30 @@ def balance(items: list[Item], per_language: int, seed: int) -> list[Item]:
     return chosen
 
 
+def held_out_languages(items: list[Item]) -> set[str]:
+    """Languages with a real held-out speaker (speechbench.corpora.splits)."""
+    return {
+        i.language for i in items if i.source is not None and splits.speaker_held_out(i.speaker)
+    }
+
+
+def usable(items: list[Item]) -> list[Item]:
+    """Real items that can keep their shared split here: not a seen speaker's test
+    recording where the language has held-out speakers, and long enough to cut 3 s."""
+    held = held_out_languages(items)
+    out = []
+    for item in items:
+        if item.source is not None and item.source.shared_split == "test":
+            seen = not splits.speaker_held_out(item.speaker)
+            if (seen and item.language in held) or item.source.duration < MIN_TEST_SECONDS:
+                continue
+        out.append(item)
+    return out
+
+
 def assign_splits(items: list[Item], seed: int) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Split per language: held-out speakers where possible, else held-out utterances.
+    """Split per language. Real recordings: their shared split. Synthetic languages:
+    held-out voices where possible, else held-out utterances.
     Returns ``{item_id: split}`` and ``{language: test speakers}``."""
     rng = random.Random(seed)
     by_lang: dict[str, list[Item]] = defaultdict(list)
@@ -112,6 +144,13 @@ def assign_splits(items: list[Item], seed: int) -> tuple[dict[str, str], dict[st
     test_speakers: dict[str, list[str]] = {}
     for lang in sorted(by_lang):
         group = sorted(by_lang[lang], key=lambda i: i.id)
+        if all(item.source is not None for item in group):
+            for item in group:
+                split_of[item.id] = item.source.shared_split
+            test_speakers[lang] = sorted(
+                {i.speaker for i in group if splits.speaker_held_out(i.speaker)}
+            )
+            continue
         counts: dict[str, int] = defaultdict(int)
         for item in group:
             counts[item.speaker] += 1
@@ -163,7 +202,7 @@ def cut_middle(wav: np.ndarray, rate: int, seconds: float) -> np.ndarray | None:
 
 class MiniLid(Corpus):
     name = "mini-lid"
-    version = "1"
+    version = "2"  # 2: shared split; full/3s/1s on the same test utterances
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style; espeak-ng output"
     description = (
         "Language ID over 11 languages: real en/es/fr/it/ru (Asterisk) and cs/nl "
@@ -190,12 +229,13 @@ class MiniLid(Corpus):
         write_audio(out, resample(wav, rate, self.sample_rate), self.sample_rate)
 
     def build(self, root: Path) -> tuple[list[Utterance], str]:
-        items = balance(self.items(), UTTS_PER_LANGUAGE, SEED)
+        items = balance(usable(self.items()), UTTS_PER_LANGUAGE, SEED)
         split_of, test_speakers = assign_splits(items, SEED)
         speakers_of: dict[str, set[str]] = defaultdict(set)
         for item in items:
             speakers_of[item.language].add(item.speaker)
         records = []
+        too_short: list[str] = []
         for item in tqdm(items, desc="mini-lid audio", unit="file"):
             split = split_of[item.id]
             rel = Path(split) / item.language / f"{item.id}.wav"
@@ -205,6 +245,8 @@ class MiniLid(Corpus):
                 "condition": "full",
                 "synthetic": item.synthetic,
                 "single_speaker_language": len(speakers_of[item.language]) == 1,
+                "test_speakers_seen": not test_speakers[item.language],
+                "sources": [item.source.source_id] if item.source is not None else [],
             }
             if item.source is not None:
                 labels["origin"] = item.source.origin
@@ -219,15 +261,25 @@ class MiniLid(Corpus):
                 text=item.text,
                 labels=labels,
             )
-            records.append(record)
             if split == "test":
-                records += self._segments(root, record)
+                segments = self._segments(root, record)
+                if segments is None:  # under 3 s of speech: not in any condition
+                    too_short.append(item.id)
+                    continue
+                records += [record, *segments]
+            else:
+                records.append(record)
         origins = {i.source.origin for i in items if i.source is not None}
         per_language = {lang: sorted(names) for lang, names in sorted(speakers_of.items())}
-        summary = ["", "Speakers per language (test speakers marked *):"]
+        summary = [
+            "",
+            f"Test utterances left out (under 3 s of speech, so the three duration "
+            f"conditions score the same utterances): {len(too_short)}",
+            "Speakers per language (test speakers marked *):",
+        ]
         for lang, names in per_language.items():
             marks = [n + ("*" if n in test_speakers[lang] else "") for n in names]
-            flag = "  [one speaker: test utterances, not test speakers]" if len(names) == 1 else ""
+            flag = "" if test_speakers[lang] else "  [no held-out speaker: test utterances]"
             summary.append(f"  {lang}: {len(names)} — {', '.join(marks)}{flag}")
         print("\n".join(summary))
         synthetic_note = [
@@ -240,8 +292,9 @@ class MiniLid(Corpus):
         attribution = speakers.attribution(self.name, origins, synthetic_note + summary)
         return records, attribution
 
-    def _segments(self, root: Path, full: Utterance) -> list[Utterance]:
-        """Fixed-duration test segments of one full-length test utterance."""
+    def _segments(self, root: Path, full: Utterance) -> list[Utterance] | None:
+        """The 3 s and 1 s test segments of one full-length test utterance, or None when
+        its speech is too short for every condition."""
         out = []
         wav = None
         for condition, seconds in CONDITIONS:
@@ -251,7 +304,7 @@ class MiniLid(Corpus):
                     wav, _ = read_audio(root / full.path, self.sample_rate)
                 segment = cut_middle(wav, self.sample_rate, seconds)
                 if segment is None:
-                    continue
+                    return None
                 write_audio(root / rel, segment, self.sample_rate)
             labels = dict(full.labels, condition=condition, source_id=full.id)
             out.append(

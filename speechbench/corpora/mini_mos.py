@@ -9,8 +9,14 @@ music, animal and desk sounds) and synthetic (coloured noise, hum, traffic, wind
 Labels per file: DNSMOS P.835 SIG/BAK/OVRL (+ P.808) from the ONNX models shipped in the
 PyPI ``speechmos`` wheel — the primary, non-intrusive targets (speech / noise / overall, as
 3QUEST S-/N-/G-MOS) — and intrusive PESQ-WB, STOI and the speech distortion index against
-the clean reference as auxiliary pseudo-labels. Splits are disjoint by clean utterance
-and by noise source (``NOISE_SOURCES``).
+the clean reference as auxiliary pseudo-labels.
+
+Splits are the shared ones (speechbench.corpora.splits): a clean prompt, a babble
+prompt, a music track and an event sound are used only in their own shared split, so
+nothing here is trained on that another corpus tests on (and the reverse). Noise *kinds*
+per split still differ (``NOISE_SOURCES``: test has traffic and desk sounds that train
+lacks). ``labels["sources"]`` lists the clean prompt and every recording its noise can
+come from.
 """
 
 from __future__ import annotations
@@ -33,7 +39,15 @@ from speechbench.audio import read_audio, write_audio
 from speechbench.corpora import degrade, noises
 from speechbench.corpora.asterisk import LICENSES, Prompt, asterisk_prompts
 from speechbench.corpora.base import Corpus, Utterance
-from speechbench.corpora.sounds import SoundSource, event_sources, read_sound, trim_silence
+from speechbench.corpora.prompts import prompt_split
+from speechbench.corpora.sounds import (
+    SoundSource,
+    event_sources,
+    read_sound,
+    shared_sound_splits,
+    sound_id,
+    trim_silence,
+)
 from speechbench.errors import CorpusError
 from speechbench.evaluators.dnsmos import dnsmos_scores  # the one DNSMOS scorer
 
@@ -42,19 +56,13 @@ RATE = 16000
 CLEAN_DURATIONS = ((2.26, 2.5), (4.51, 5.0))
 CLEAN_RMS = 10 ** (-30 / 20)  # -30 dBFS: headroom for noise at -5 dB SNR and clipping gain
 
-# Noise sources per split; a source never appears in two splits ("babble/<split>" is made of
-# prompts reserved for that split, music tracks and event sets are split by file).
+# Noise kinds per split. Real ones ("babble", "music", the event sets) use only the
+# recordings of that shared split: babble prompts, music tracks and event files of it.
 NOISE_SOURCES: dict[str, tuple[str, ...]] = {
-    "train": (
-        "white", "brown", "hum", "babble/train", "music/macroform-cold_day",
-        "music/macroform-robot_dity", "animals",
-    ),
-    "dev": ("pink", "wind", "babble/dev", "music/manolo_camp-morning_coffee", "instruments"),
-    "test": (
-        "traffic", "babble/test", "music/reno_project-system", "music/macroform-the_simplicity",
-        "desk",
-    ),
-}  # fmt: skip
+    "train": ("white", "brown", "hum", "babble", "music", "animals"),
+    "dev": ("pink", "wind", "babble", "music", "instruments"),
+    "test": ("traffic", "babble", "music", "desk"),
+}
 SYNTHETIC_NOISES = ("white", "pink", "brown", "hum", "traffic", "wind")
 EVENT_SETS = {
     "animals": ("animal", "bird"),
@@ -150,7 +158,7 @@ class MiniMos(Corpus):
     """Speech quality (MOS) prediction corpus built offline in a few minutes."""
 
     name = "mini-mos"
-    version = "1"
+    version = "2"  # 2: the shared split (1 split prompts and noises its own way)
     license = "CC-BY-SA-3.0 speech; noises CC0/CC-BY(-SA)/GPL/LGPL, see ATTRIBUTION"
     description = (
         "Real Asterisk prompts (5 languages) under noise, band-limit, GSM codec, clipping, "
@@ -185,27 +193,40 @@ class MiniMos(Corpus):
         Clean prompts are 2.25-2.5 s or 4.5-5.0 s long: DNSMOS tiles a clip by doubling it
         until it reaches 9.01 s and averages 9 s windows at 1 s hops, so these lengths get
         exactly one window (one ONNX pass) instead of up to nine; babble takes the rest."""
-        clean_pool, babble_pool = [], []
+        clean_pool: dict[str, list[Prompt]] = {split: [] for split in self.CLEAN_PER_SPLIT}
+        babble_pool: dict[str, list[Prompt]] = {split: [] for split in self.CLEAN_PER_SPLIT}
         for prompt, seconds in self._prompts_with_durations():
+            split = prompt_split(prompt)  # the split every corpus gives this recording
             if any(lo <= seconds < hi for lo, hi in CLEAN_DURATIONS):
-                clean_pool.append(prompt)
+                clean_pool[split].append(prompt)
             elif seconds >= 1.0:
-                babble_pool.append(prompt)
-        needed = sum(self.CLEAN_PER_SPLIT.values())
-        needed_babble = len(self.CLEAN_PER_SPLIT) * self.BABBLE_PROMPTS_PER_SPLIT
-        if len(clean_pool) < needed or len(babble_pool) < needed_babble:
-            raise CorpusError(
-                f"corpus {self.name}: {len(clean_pool)} clean / {len(babble_pool)} babble "
-                f"prompts available, {needed} / {needed_babble} needed"
-            )
-        clean, babble, pos = {}, {}, 0
+                babble_pool[split].append(prompt)
+        clean, babble = {}, {}
         for split, count in self.CLEAN_PER_SPLIT.items():
-            clean[split] = clean_pool[pos : pos + count]
-            pos += count
-        for i, split in enumerate(self.CLEAN_PER_SPLIT):
-            start = i * self.BABBLE_PROMPTS_PER_SPLIT
-            babble[split] = babble_pool[start : start + self.BABBLE_PROMPTS_PER_SPLIT]
+            if (
+                len(clean_pool[split]) < count
+                or len(babble_pool[split]) < self.BABBLE_PROMPTS_PER_SPLIT
+            ):
+                raise CorpusError(
+                    f"corpus {self.name} {split}: {len(clean_pool[split])} clean / "
+                    f"{len(babble_pool[split])} babble prompts of that shared split available, "
+                    f"{count} / {self.BABBLE_PROMPTS_PER_SPLIT} needed"
+                )
+            clean[split] = clean_pool[split][:count]
+            babble[split] = babble_pool[split][: self.BABBLE_PROMPTS_PER_SPLIT]
         return clean, babble
+
+    def noise_files(
+        self, kind: str, split: str, babble: dict[str, list[Prompt]], events: list[SoundSource]
+    ) -> list[str]:
+        """Source ids a real noise kind draws from in ``split`` ([] for synthetic noise)."""
+        if kind == "babble":
+            return [p.source_id for p in babble[split]]
+        shared = shared_sound_splits()
+        labels = ("music",) if kind == "music" else EVENT_SETS.get(kind, ())
+        return sorted(
+            sound_id(s) for s in events if s.label in labels and shared[sound_id(s)] == split
+        )
 
     # -- noise ----------------------------------------------------------------------------
     def _noise(
@@ -229,15 +250,15 @@ class MiniMos(Corpus):
             return noises.wind(n, RATE, rng)
         if kind == "babble":
             return noises.babble([_load(p.path) for p in babble[detail]], n, RATE, rng)
+        files = set(self.noise_files(kind, detail, babble, events))
+        chosen = [s for s in events if sound_id(s) in files]
         if kind == "music":
-            track = [s for s in events if s.label == "music" and s.path.stem == detail]
-            if not track:
-                raise CorpusError(f"music track {detail} not found in asterisk-moh-opsound-wav")
-            return noises.excerpt(_load(track[0].path), n, rng)
+            if not chosen:
+                raise CorpusError(f"no {detail} music track in asterisk-moh-opsound-wav")
+            track = chosen[int(rng.integers(len(chosen)))]
+            return noises.excerpt(_load(track.path), n, rng)
         if kind in EVENT_SETS:
-            sounds = [
-                trim_silence(_load(s.path), RATE) for s in events if s.label in EVENT_SETS[kind]
-            ]
+            sounds = [trim_silence(_load(s.path), RATE) for s in chosen]
             return noises.sequence(sounds, n, RATE, rng)
         raise CorpusError(f"unknown noise source {source!r}")
 
@@ -252,7 +273,13 @@ class MiniMos(Corpus):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         info: dict[str, Any] = {"degradation": condition, "snr_db": None, "noise_source": None}
         if condition in ("noise", "enhanced"):
-            source = NOISE_SOURCES[split][int(rng.integers(len(NOISE_SOURCES[split])))]
+            kinds = [
+                k
+                for k in NOISE_SOURCES[split]
+                if k in SYNTHETIC_NOISES or self.noise_files(k, split, babble, events)
+            ]
+            kind = kinds[int(rng.integers(len(kinds)))]
+            source = kind if kind in SYNTHETIC_NOISES else f"{kind}/{split}"
             snr = float(rng.uniform(-5, 30) if condition == "noise" else rng.uniform(-5, 15))
             noise = self._noise(source, len(clean), rng, babble, events)
             out = degrade.mix_at_snr(clean, noise, snr)
@@ -319,6 +346,10 @@ class MiniMos(Corpus):
                 written, _ = read_audio(root / rel, RATE)  # label exactly what is stored
                 labels.update(quality_labels(clean.astype(np.float32), written))
                 labels.update(clean_id=clean_id, split_group=split)
+                noise = labels.get("noise_source")
+                kind = noise.partition("/")[0] if noise else None
+                noise_ids = self.noise_files(kind, split, babble, events) if kind else []
+                labels["sources"] = [prompt.source_id, *noise_ids]
                 atomic.write_json(label_path, labels)
             if labels.get("noise_source"):
                 used_noises.add(labels["noise_source"])
@@ -356,16 +387,14 @@ class MiniMos(Corpus):
                 f"prompts): {LICENSES[language]}"
             )
         lines += ["", "Real noise recordings:"]
+        used_files: set[str] = set()
         for noise in sorted(used_noises):
-            kind, _, detail = noise.partition("/")
-            if kind == "music":
-                for s in events:
-                    if s.label == "music" and s.path.stem == detail:
-                        lines.append(f"  {s.key} ({s.origin}): {s.license}; {s.copyright}")
-            elif kind in EVENT_SETS:
-                for s in events:
-                    if s.label in EVENT_SETS[kind]:
-                        lines.append(f"  {s.key} ({s.origin}): {s.license}; {s.copyright}")
+            kind, _, split = noise.partition("/")
+            if kind in ("music", *EVENT_SETS):
+                used_files.update(self.noise_files(kind, split, babble, events))
+        for s in events:
+            if sound_id(s) in used_files:
+                lines.append(f"  {s.key} ({s.origin}): {s.license}; {s.copyright}")
         synthetic = sorted(n for n in used_noises if n in SYNTHETIC_NOISES)
         lines += [
             "",

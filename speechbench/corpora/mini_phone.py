@@ -10,14 +10,18 @@ IPA, plus ``sil``):
   with phones force-aligned by pocketsphinx (10 ms resolution). Utterances with words
   pocketsphinx's dictionary lacks, or that it cannot align, are left out.
 
-Splits: sentences are split 80/10/10 and the synthetic voices are split too, so dev and
-test hold unseen sentences spoken by unseen voices (held-out speakers). The one real
-speaker appears in every split, on that split's sentences (``labels["source"]`` tells
-the parts apart). Everything is a function of (version, seed).
+Splits: every sentence has the split shared by all corpora (about 80/10/10,
+speechbench.corpora.prompts / splits: the split of its Allison recording, so a mini-en
+test prompt is never mini-phone train, as audio or as text), and the synthetic voices
+are split too, so dev and test hold unseen sentences spoken by unseen voices (held-out
+speakers). The one real speaker appears in every split, on that split's sentences
+(``labels["source"]`` tells the parts apart; ``labels["sources"]`` lists the shared
+source ids). Everything else is a function of (version, seed).
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +38,6 @@ from speechbench.corpora.prompts import (
     SOURCE_PACKAGES,
     Sentence,
     english_sentences,
-    split_sentences,
 )
 from speechbench.corpora.rendering import Rendered, render_cached
 from speechbench.errors import AudioError, CorpusError
@@ -108,7 +111,7 @@ def real_recording(sentence: Sentence, rate: int) -> Rendered:
 
 class MiniPhone(Corpus):
     name: ClassVar[str] = "mini-phone"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: shared leak-free split (1 split sentences by its own seed)
     license: ClassVar[str] = f"{LICENSE} (texts, real recordings); espeak-ng output (free)"
     description: ClassVar[str] = (
         "English read speech with phone alignments: Asterisk prompt texts by many espeak-ng "
@@ -127,7 +130,8 @@ class MiniPhone(Corpus):
 
     @property
     def seed_key(self) -> str:
-        return f"{self.name}-{self.version}-{self.seed}"
+        # voices, pitches and rates are drawn as in version 1 (only the split changed)
+        return f"{self.name}-1-{self.seed}"
 
     def sentences(self) -> list[Sentence]:
         return english_sentences()
@@ -151,7 +155,7 @@ class MiniPhone(Corpus):
 
     def build(self, root: Path) -> tuple[list[Utterance], str]:
         sentences = self.sentences()
-        splits = split_sentences([s.id for s in sentences], self.seed_key)
+        splits = {s.id: s.shared_split for s in sentences}
         records: list[Utterance] = []
         for sentence, speaker, rate, split in tqdm(
             self.synthetic_jobs(sentences, splits), desc=f"{self.name} espeak-ng", unit="utt"
@@ -171,6 +175,7 @@ class MiniPhone(Corpus):
                 "pitch": speaker.pitch,
                 "pitch_range": speaker.pitch_range,
                 "words": meta["words"],
+                "sources": [sentence.text_source],
             }
             records.append(self._record(uid, path, meta, split, speaker.id, sentence, labels))
         skipped: list[str] = []
@@ -186,6 +191,12 @@ class MiniPhone(Corpus):
             speaker = sentence.prompt.speaker
             uid = f"{speaker}-{sentence.id}"
             path = f"wav/{speaker}/{uid}.wav"
+            stale = root / path
+            if stale.with_suffix(".json").exists():  # rendered from another prompt of the text
+                extra = json.loads(stale.with_suffix(".json").read_text("utf-8")).get("extra")
+                if (extra or {}).get("prompt") != sentence.prompt.name:
+                    stale.unlink(missing_ok=True)
+                    stale.with_suffix(".json").unlink()
             try:
                 meta = render_cached(
                     root, path, self.sample_rate, lambda s=sentence: real_recording(s, 16000)
@@ -198,6 +209,7 @@ class MiniPhone(Corpus):
                 "prompt": sentence.prompt.name,
                 "alignment": "pocketsphinx-forced-10ms",
                 "words": meta["words"],
+                "sources": [sentence.prompt.source_id, sentence.text_source],
             }
             records.append(
                 self._record(uid, path, meta, splits[sentence.id], speaker, sentence, labels)

@@ -1,8 +1,12 @@
 """mini-sv: speaker verification on real voices (Asterisk prompts + Fish Fillets dubs).
 
-Speakers are split, seeded and stratified, into train speakers (their utterances go to
-train/dev for a speaker-classification head) and held-out test speakers (all their
-utterances go to test). ``trials.txt`` pairs test utterances, one line
+Splits are the ones every corpus shares (speechbench.corpora.splits): the held-out
+speakers (``splits.HELD_OUT_SPEAKERS``, chosen once by version 1's seeded stratified
+draw) are test speakers, all their utterances test; the other speakers' recordings are
+train or dev by their shared split (for a speaker-classification head), and their
+shared-test recordings are left out, so train and test speakers stay disjoint and no
+recording any other corpus tests on is trained on here. ``trials.txt`` pairs test
+utterances, one line
 ``enroll_id test_id target|nontarget``, with as many target as non-target trials; each
 test record repeats its trials in ``labels["trials"]`` as ``[enroll_id, label]``.
 Allison speaks en and es, so some target trials are cross-lingual.
@@ -17,14 +21,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from speechbench import atomic
-from speechbench.corpora import speakers
+from speechbench.corpora import speakers, splits
 from speechbench.corpora.base import Corpus, Utterance
 from speechbench.corpora.speakers import SourceUtt
 
 SEED = 0
-TEST_FRACTION = 0.4  # of the speakers in each stratum
+TEST_FRACTION = 0.4  # of the speakers in each stratum (version 1; now splits.HELD_OUT_SPEAKERS)
 MAX_PER_SPEAKER = 80
-DEV_FRACTION = 0.1  # of each train speaker's utterances
 TRIALS_PER_UTTERANCE = 2  # target and non-target trials per test utterance, each
 
 
@@ -60,7 +63,7 @@ def make_trials(test: list[Utterance], per_utt: int, seed: int) -> list[tuple[st
 
 class MiniSv(Corpus):
     name = "mini-sv"
-    version = "1"
+    version = "2"  # 2: the shared split (1: its own seeded draw of dev utterances)
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
     description = (
         "Speaker verification on real voices: Asterisk prompt voices (en/es Allison, June, "
@@ -74,19 +77,23 @@ class MiniSv(Corpus):
         return speakers.real_sources()
 
     def build(self, root: Path) -> tuple[list[Utterance], str]:
-        all_sources = self.sources()
-        test_speakers = speakers.choose_test_speakers(all_sources, TEST_FRACTION, SEED)
-        chosen = select_utterances(all_sources, MAX_PER_SPEAKER, SEED)
-        rng = random.Random(SEED)
+        # a train speaker's shared-test recordings would put a seen speaker in test
+        usable = [
+            s
+            for s in self.sources()
+            if splits.speaker_held_out(s.speaker) or s.shared_split != "test"
+        ]
+        chosen = select_utterances(usable, MAX_PER_SPEAKER, SEED)
         records = []
         for src in tqdm(chosen, desc="mini-sv audio", unit="file"):
-            if src.speaker in test_speakers:
-                split = "test"
-            else:
-                split = "dev" if rng.random() < DEV_FRACTION else "train"
+            split = src.shared_split
             rel = Path(split) / src.speaker / f"{src.id}.wav"
             speakers.convert(src, root / rel)
-            labels = {"origin": src.origin, "text_exact": src.text_exact}
+            labels = {
+                "origin": src.origin,
+                "text_exact": src.text_exact,
+                "sources": [src.source_id],
+            }
             if split != "test":
                 labels["class"] = src.speaker  # speaker-ID target of the training head
             records.append(

@@ -4,8 +4,11 @@ Each mixture is a whole target utterance plus an interferer utterance of another
 speaker (cut at a random offset, or zero-padded, to the target's length) at a
 target-to-interferer ratio drawn uniformly from [-5, 5] dB. The enrollment utterance is
 a different utterance of the target speaker, never the target utterance itself.
-Speakers are split as in mini-sv (the same seeded choice), so test mixtures only hold
-speakers never seen in training.
+Splits are the shared ones (speechbench.corpora.splits): test mixtures are made only of
+held-out speakers' recordings (speakers never seen in training, as in mini-sv), train
+mixtures only of the other speakers' train recordings and dev mixtures only of their
+dev recordings; a mixture's ``labels["sources"]`` lists target, interferer and
+enrollment, all of the mixture's split.
 
 Each record has three audio streams: ``main`` (the mixture, ``mix/SPLIT/ID.wav``),
 ``enroll`` (``enroll/SPEAKER/ID.wav``, shared by mixtures) and ``reference``
@@ -34,8 +37,8 @@ from tqdm import tqdm
 
 from speechbench import atomic
 from speechbench.audio import write_audio
-from speechbench.corpora import mini_sv, speakers
-from speechbench.corpora.base import Corpus, Utterance
+from speechbench.corpora import speakers, splits
+from speechbench.corpora.base import SPLITS, Corpus, Utterance
 from speechbench.corpora.speakers import SourceUtt
 from speechbench.errors import CorpusError
 
@@ -66,29 +69,33 @@ class MixSpec:
     interferer_distance_m: float
 
 
-def speaker_splits(sources: list[SourceUtt]) -> dict[str, str]:
-    """The mini-sv speaker split; train speakers' mixtures go to train or dev."""
-    test = speakers.choose_test_speakers(sources, mini_sv.TEST_FRACTION, mini_sv.SEED)
-    return {s.speaker: ("test" if s.speaker in test else "train") for s in sources}
+def split_pools(sources: list[SourceUtt]) -> dict[str, dict[str, list[SourceUtt]]]:
+    """split -> speaker -> recordings of that shared split. Held-out speakers are all
+    test; another speaker's shared-test recordings are left out (a seen speaker)."""
+    pools: dict[str, dict[str, list[SourceUtt]]] = {s: defaultdict(list) for s in SPLITS}
+    for src in sorted(sources, key=lambda s: s.id):
+        split = src.shared_split
+        if split == "test" and not splits.speaker_held_out(src.speaker):
+            continue
+        pools[split][src.speaker].append(src)
+    return pools
 
 
 def make_specs(sources: list[SourceUtt], counts: dict[str, int], seed: int) -> list[MixSpec]:
     """Seeded mixture specs: target, interferer (other speaker), enrollment (other
     utterance of the target speaker), SNR and geometry."""
     rng = random.Random(seed)
-    side = speaker_splits(sources)
-    pools: dict[str, dict[str, list[SourceUtt]]] = {"train": defaultdict(list)}
-    pools["test"] = defaultdict(list)
-    for src in sorted(sources, key=lambda s: s.id):
-        pools[side[src.speaker]][src.speaker].append(src)
+    pools = split_pools(sources)
     specs = []
     for split in ("train", "dev", "test"):
-        pool = pools["test" if split == "test" else "train"]
+        pool = pools[split]
         names = sorted(pool)
         if len(names) < 2:
             raise CorpusError(f"mini-tse {split}: needs two or more speakers, found {names}")
+        # a target speaker needs a second utterance of this split to enroll with
+        targets_from = [n for n in names if len(pool[n]) >= 2] or names
         for k in range(counts[split]):
-            target_speaker = rng.choice(names)
+            target_speaker = rng.choice(targets_from)
             utts = pool[target_speaker]
             targets = [u for u in utts if u.duration >= MIN_TARGET_SECONDS] or utts
             target = rng.choice(targets)
@@ -148,7 +155,9 @@ def measured_snr(target: np.ndarray, interferer: np.ndarray) -> float:
 
 class MiniTse(Corpus):
     name = "mini-tse"
-    version = "2"  # 2: enrollment and reference are audio streams (were paths in labels)
+    # 2: shared split (1: dev mixtures reused train recordings); enrollment and reference
+    # are audio streams (were paths in labels), a 2-channel mixture is one file
+    version = "2"
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
     description = (
         "Target speaker extraction: two-speaker mixtures of real speech (Asterisk + Fish "
@@ -224,6 +233,7 @@ class MiniTse(Corpus):
             "interferer_id": interferer_src.id,
             "enroll": enroll_src.id,
             "snr_db": spec.snr_db,
+            "sources": [target_src.source_id, interferer_src.source_id, enroll_src.source_id],
         }
         if self.channels > 1:
             labels |= {

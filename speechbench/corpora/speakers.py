@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from speechbench.audio import resample, write_audio
-from speechbench.corpora import asterisk, fillets
+from speechbench.corpora import asterisk, fillets, splits
 from speechbench.errors import CorpusError
 
 SAMPLE_RATE = 16_000
@@ -76,6 +76,16 @@ class SourceUtt:
     text_exact: bool
     origin: str  # key of ORIGINS
     duration: float  # seconds, from the file header
+    source_key: str = ""  # PACKAGE:FILE (speechbench.corpora.splits); "" -> ORIGIN:ID
+
+    @property
+    def source_id(self) -> str:
+        return self.source_key or f"{self.origin}:{self.id}"
+
+    @property
+    def shared_split(self) -> str:
+        """The split every corpus gives this recording (speechbench.corpora.splits)."""
+        return splits.recording_split(self.source_id, self.speaker)
 
 
 def _duration(path: Path) -> float:
@@ -103,6 +113,7 @@ def asterisk_sources(voices: tuple[str, ...] = ASTERISK_VOICES) -> list[SourceUt
                     text_exact=prompt.text_exact,
                     origin=f"asterisk-{voice}",
                     duration=_duration(prompt.path),
+                    source_key=prompt.source_id,
                 )
             )
     return out
@@ -132,6 +143,7 @@ def fillets_sources(
                     text_exact=line.text is not None,
                     origin=f"fillets-{lang}",
                     duration=_duration(line.path),
+                    source_key=f"fillets-ng-data-{lang}:{line.level}/{line.id}",
                 )
             )
     return out

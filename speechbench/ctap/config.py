@@ -30,9 +30,13 @@ class ModelConfig:
     dropout: float = 0.1
     # joint embedding space of S (speech) and P (phonemes)
     joint_dim: int = 192
-    # phoneme encoder: embedding -> conv + ReLU -> transformer
+    # phoneme encoder: embedding -> length regulator -> conv + ReLU -> transformer at the
+    # frame rate ("frame", the paper's Eq. 1); "token": conv + transformer on tokens, then
+    # expansion (the first shipped checkpoint; every frame of a phone identical)
+    phone_encoder: str = "frame"
     phone_layers: int = 3
     phone_kernel: int = 5
+    duration_layers: int = 1  # transformer layers of the token path (phone_encoder=frame)
     # duration predictor (FastSpeech-style regression; the paper uses a diffusion model)
     duration_channels: int = 192
     duration_kernel: int = 3
@@ -46,9 +50,13 @@ class ModelConfig:
     decoder_dim: int = 128
     decoder_layers: int = 1
     decoder_conv_layers: int = 2
-    # ablations of the paper's Table 1
-    embed_mse_weight: float = 0.0  # "+ MSE": MSE between S and P
-    phoneme_decoder: bool = False  # "+ phoneme decoder": frame-level CE from S
+    # ablations of the paper's Table 1 (docs/ctap.md): use_decoder=false ("w/o decoder"),
+    # embed_mse_weight > 0 ("L_mse(embed)": MSE between S and P; with
+    # contrastive_weight=0 it replaces the contrastive loss), phoneme_decoder=true
+    # ("+ phoneme decoder": transformer layers on S and on P, a frame-level CE on each)
+    embed_mse_weight: float = 0.0
+    phoneme_decoder: bool = False
+    phone_decoder_layers: int = 1  # the paper's phoneme decoder has 6
     # loss weights
     mse_weight: float = 1.0
     kl_weight: float = 1.0
@@ -76,6 +84,9 @@ class TrainConfig:
     eval_every: int = 250
     eval_utterances: int = 64
     threads: int = 2
+    # the clock max_minutes counts: "wall" (elapsed) or "cpu" (process CPU time, the fair
+    # budget on a shared, loaded machine; with threads=1 it is one core's minutes)
+    clock: str = "wall"
 
 
 @dataclass
@@ -137,6 +148,8 @@ def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
             f"checkpoint model config has keys {unknown} this speechbench does not know; "
             "upgrade speechbench or re-export the checkpoint"
         )
+    if "phone_encoder" not in data:  # saved before the key existed: the token-level order
+        data = {**data, "phone_encoder": "token"}
     return ModelConfig(**data)
 
 

@@ -7,6 +7,9 @@ P_j of the pool (ground-truth durations) by cosine similarity. We report
 - ``frame_within_1``: it is frame i or a neighbour of it in the same utterance;
 - ``phone_top1``: the retrieved P frame carries the same phone as frame i (what matters
   for phone recognition; adjacent frames of one phone count as right);
+- ``phone_top1_other_utt``: the same, retrieving only among the *other* utterances'
+  P frames. Both encoders add absolute frame positions, so exact-frame retrieval can
+  lean on matching positions; across utterances only phone content helps;
 - the chance levels of both (uniform retrieval over the pool).
 """
 
@@ -43,7 +46,7 @@ def retrieval_accuracy(
     """Speech -> phoneme frame retrieval over pools of ``pool_size`` utterances."""
     was_training = model.training
     model.eval()
-    hits = {"frame_top1": 0, "frame_within_1": 0, "phone_top1": 0}
+    hits = {"frame_top1": 0, "frame_within_1": 0, "phone_top1": 0, "phone_top1_other_utt": 0}
     chance_frame = chance_phone = 0.0
     total = 0
     ordered = sorted(examples, key=lambda e: e.id)
@@ -61,6 +64,11 @@ def retrieval_accuracy(
         hits["frame_top1"] += int((best == own).sum())
         hits["frame_within_1"] += int(((best - own).abs() <= 1).logical_and(utt[best] == utt).sum())
         hits["phone_top1"] += int((tokens[best] == tokens).sum())
+        # the same, searching only other utterances' P frames: no position to match on
+        sims = s_flat @ p_flat.T
+        sims[utt[:, None] == utt[None, :]] = -float("inf")
+        other = sims.argmax(dim=1)
+        hits["phone_top1_other_utt"] += int((tokens[other] == tokens).sum())
         counts = Counter(tokens.tolist())
         chance_frame += 1.0  # one right frame out of n, for each of n queries
         chance_phone += sum(c * c for c in counts.values()) / n

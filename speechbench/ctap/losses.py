@@ -39,9 +39,11 @@ def masked_mel_mse(
 
 
 def kl_with_margin(mu: torch.Tensor, logvar: torch.Tensor, margin: float) -> torch.Tensor:
-    """max(0, KL(q || N(0, I)) - margin), KL summed over latent dims, averaged over the batch."""
-    kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
-    return torch.clamp(kl - margin, min=0.0)
+    """Mean over utterances of max(0, KL(q_i || N(0, I)) - margin), KL summed over latent
+    dims. The margin applies to each utterance: an utterance above it gets a gradient
+    even when the batch mean is below it."""
+    kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).sum(dim=1)
+    return torch.clamp(kl - margin, min=0.0).mean()
 
 
 def duration_loss(
@@ -92,15 +94,18 @@ def ctap_losses(
         mask = lengths_mask(out.frame_lengths, out.s.shape[1])
         terms["embed_mse"] = F.mse_loss(out.s[mask], out.p[mask])
         total = total + config.embed_mse_weight * terms["embed_mse"]
-    if config.phoneme_decoder:
-        assert out.phone_logits is not None
+    if config.phoneme_decoder:  # two CE losses, from S and from P (the paper's Table 1)
+        assert out.phone_logits is not None and out.phone_logits_p is not None
         targets = frame_phone_targets(phones, durations, phone_lengths, out.phone_logits.shape[1])
+        targets = targets.reshape(-1).to(out.phone_logits.device)
+        n = out.phone_logits.shape[-1]
         terms["phone_ce"] = F.cross_entropy(
-            out.phone_logits.reshape(-1, out.phone_logits.shape[-1]),
-            targets.reshape(-1).to(out.phone_logits.device),
-            ignore_index=-100,
+            out.phone_logits.reshape(-1, n), targets, ignore_index=-100
         )
-        total = total + terms["phone_ce"]
+        terms["phone_ce_p"] = F.cross_entropy(
+            out.phone_logits_p.reshape(-1, n), targets, ignore_index=-100
+        )
+        total = total + terms["phone_ce"] + terms["phone_ce_p"]
     terms["duration"] = duration_loss(out.log_durations, durations, phone_lengths)
     terms["total"] = total + config.duration_weight * terms["duration"]
     return terms

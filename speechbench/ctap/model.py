@@ -4,9 +4,11 @@ Two encoders map speech and phonemes into one frame-level joint space:
 
 - speech encoder (Whisper-encoder-like): log-mel -> conv+GELU -> conv(stride 2)+GELU ->
   sinusoidal positions -> pre-LN transformer layers -> LN -> linear to ``joint_dim`` -> LN = S;
-- phoneme encoder: embedding -> conv+ReLU -> transformer layers, then the length regulator
-  repeats every phoneme for its duration (ground truth in training, the duration
-  predictor's at inference) -> linear to ``joint_dim`` -> LN = P;
+- phoneme encoder (the paper's Eq. 1 order): embedding -> length regulator (every
+  phoneme repeated for its duration: ground truth in training, the duration predictor's
+  at inference) -> frame positions -> conv+ReLU -> transformer layers at 50 frames/s ->
+  LN -> linear to ``joint_dim`` -> LN = P; a token-level conv + transformer path feeds
+  the duration predictor;
 - prompt encoder (VAE): convs + an SE-ResNet block over a random clip -> (mu, logvar);
 - decoder: (S or P) + prompt latent -> transformer layers -> conv layers -> mel frames.
 
@@ -177,12 +179,30 @@ class DurationPredictor(nn.Module):
 
 
 class PhonemeEncoder(nn.Module):
-    """Phoneme ids -> token states (B x N x d_model), for duration prediction and P."""
+    """Phoneme ids -> P (B x T x joint_dim), the paper's Eq. 1 order by default.
+
+    ``phone_encoder="frame"`` (the paper): embedding -> length regulator -> sinusoidal
+    frame positions -> conv + ReLU -> transformer layers at the speech frame rate -> LN
+    -> linear -> LN. Every frame of a phone then has its own vector (its position and
+    its neighbourhood differ), which the frame-level contrastive target needs.
+    A token-level path (embedding -> conv + ReLU -> ``duration_layers`` transformer
+    layers) feeds the duration predictor.
+
+    ``phone_encoder="token"`` is the order of the first shipped checkpoint (conv and
+    transformer on tokens, then expansion): every frame of a phone gets one vector, so
+    the contrastive loss has a floor of about log(duration). Kept to load that
+    checkpoint and as an ablation.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         if config.n_phones <= 0:
             raise ValueError("model.n_phones must be set from the phone vocabulary")
+        if config.phone_encoder not in ("frame", "token"):
+            raise ValueError(
+                f"model.phone_encoder must be 'frame' or 'token', not {config.phone_encoder!r}"
+            )
+        self.order = config.phone_encoder
         self.embed = nn.Embedding(config.n_phones, config.d_model, padding_idx=0)
         k = config.phone_kernel
         self.conv = nn.Conv1d(config.d_model, config.d_model, k, padding=k // 2)
@@ -192,9 +212,32 @@ class PhonemeEncoder(nn.Module):
         self.norm = nn.LayerNorm(config.d_model)
         self.project = nn.Linear(config.d_model, config.joint_dim)
         self.out_norm = nn.LayerNorm(config.joint_dim)
+        if self.order == "frame":  # the token-level path of the duration predictor
+            self.token_conv = nn.Conv1d(config.d_model, config.d_model, k, padding=k // 2)
+            self.token_layers = transformer(
+                config.d_model, config.duration_layers, config.heads, config.ff_dim,
+                config.dropout,
+            )  # fmt: skip
+            self.token_norm = nn.LayerNorm(config.d_model)
+
+    def _stack(
+        self, x: torch.Tensor, lengths: torch.Tensor, conv: nn.Conv1d, layers: nn.ModuleList
+    ) -> torch.Tensor:
+        """positions -> conv + ReLU -> transformer layers, padding kept at zero."""
+        keep = lengths_mask(lengths, x.shape[1])
+        x = (x + sinusoidal_positions(x.shape[1], x.shape[2]).to(x)) * keep[:, :, None]
+        x = F.relu(conv(x.transpose(1, 2))).transpose(1, 2)
+        for layer in layers:
+            x = layer(x, src_key_padding_mask=~keep)
+        return x
 
     def tokens(self, phones: torch.Tensor, phone_lengths: torch.Tensor) -> torch.Tensor:
+        """Token states (B x N x d_model): the duration predictor's input."""
         x = self.embed(phones)
+        if self.order == "frame":
+            return self.token_norm(
+                self._stack(x, phone_lengths, self.token_conv, self.token_layers)
+            )
         x = F.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
         x = x + sinusoidal_positions(x.shape[1], x.shape[2]).to(x)
         pad = ~lengths_mask(phone_lengths, x.shape[1])
@@ -202,9 +245,25 @@ class PhonemeEncoder(nn.Module):
             x = layer(x, src_key_padding_mask=pad)
         return self.norm(x)
 
+    def frames(
+        self,
+        phones: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        durations: torch.Tensor,
+        tokens: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """P (B x T x joint_dim) and frame lengths for the given durations."""
+        if self.order == "token":
+            if tokens is None:
+                tokens = self.tokens(phones, phone_lengths)
+            expanded, lengths = length_regulate(tokens, durations, phone_lengths)
+            return self.joint(expanded), lengths
+        expanded, lengths = length_regulate(self.embed(phones), durations, phone_lengths)
+        x = self.norm(self._stack(expanded, lengths, self.conv, self.layers))
+        return self.joint(x), lengths
+
     def joint(self, frames: torch.Tensor) -> torch.Tensor:
-        """Frame-level token states -> P in the joint space (per frame, so it commutes
-        with the length regulator)."""
+        """Frame-level states -> P in the joint space."""
         return self.out_norm(self.project(frames))
 
 
@@ -286,6 +345,29 @@ class MelDecoder(nn.Module):
         return mel.reshape(b, t * SPEECH_STRIDE, self.n_mels).transpose(1, 2)
 
 
+class PhoneDecoder(nn.Module):
+    """Table 1's "+ phoneme decoder": transformer layers over the joint embeddings (S or
+    P) -> frame-level phone logits. The paper uses 6 layers; ``phone_decoder_layers``
+    (default 1) scales it down like the rest of this model."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.decoder_dim
+        self.inp = nn.Linear(config.joint_dim, d)
+        self.layers = transformer(
+            d, config.phone_decoder_layers, config.heads, config.ff_dim, config.dropout
+        )
+        self.out = nn.Linear(d, config.n_phones)
+
+    def forward(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.inp(z)
+        x = x + sinusoidal_positions(x.shape[1], x.shape[2]).to(x)
+        pad = ~lengths_mask(lengths, x.shape[1])
+        for layer in self.layers:
+            x = layer(x, src_key_padding_mask=pad)
+        return self.out(x)
+
+
 @dataclass
 class CTAPOutput:
     """Everything the losses need from one forward pass."""
@@ -298,7 +380,8 @@ class CTAPOutput:
     logvar: torch.Tensor | None = None
     mel_from_s: torch.Tensor | None = None  # B x n_mels x 2T
     mel_from_p: torch.Tensor | None = None
-    phone_logits: torch.Tensor | None = None  # B x T x n_phones
+    phone_logits: torch.Tensor | None = None  # B x T x n_phones, decoded from S
+    phone_logits_p: torch.Tensor | None = None  # B x T x n_phones, decoded from P
 
 
 class CTAP(nn.Module):
@@ -317,7 +400,7 @@ class CTAP(nn.Module):
             self.prompt = PromptEncoder(config)
             self.decoder = MelDecoder(config)
         if config.phoneme_decoder:
-            self.phone_head = nn.Linear(config.joint_dim, config.n_phones)
+            self.phone_decoder = PhoneDecoder(config)
 
     def encode_speech(
         self, mel: torch.Tensor, mel_lengths: torch.Tensor
@@ -336,8 +419,8 @@ class CTAP(nn.Module):
         log_durations = self.durations(tokens.detach(), phone_lengths)
         if durations is None:
             durations = DurationPredictor.to_frames(log_durations, phone_lengths)
-        frames, frame_lengths = length_regulate(tokens, durations, phone_lengths)
-        return self.phonemes.joint(frames), frame_lengths, log_durations
+        p, frame_lengths = self.phonemes.frames(phones, phone_lengths, durations, tokens)
+        return p, frame_lengths, log_durations
 
     def forward(
         self,
@@ -369,5 +452,6 @@ class CTAP(nn.Module):
             out.mel_from_s = self.decoder(s, latent, lengths)
             out.mel_from_p = self.decoder(p, latent, lengths)
         if self.config.phoneme_decoder:
-            out.phone_logits = self.phone_head(s)
+            out.phone_logits = self.phone_decoder(s, lengths)
+            out.phone_logits_p = self.phone_decoder(p, lengths)
         return out

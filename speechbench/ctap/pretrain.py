@@ -3,7 +3,9 @@
 A run lives in ``out_dir``: ``last.pt`` (model, optimiser, RNG states, loss
 history; replaced atomically every ``train.checkpoint_every`` steps), ``history.json``,
 ``loss_curve.png`` and ``config.json``. Re-running the same command resumes from
-``last.pt``; the wall-time budget ``train.max_minutes`` counts across resumes.
+``last.pt``; the time budget ``train.max_minutes`` counts across resumes, on the clock
+``train.clock`` names: ``wall`` (elapsed time) or ``cpu`` (this process's CPU time, the
+fair budget on a shared machine: with threads=1 it is one core's minutes).
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ from speechbench.ctap.model import CTAP, FRAME_RATE
 from speechbench.errors import ConfigError, CorpusError
 
 CHECKPOINT = "last.pt"
+SOURCES = "train_sources.txt"  # one shared source id per line (speechbench data check-leaks)
+
+
+def training_sources(records: list[Utterance]) -> list[str]:
+    """Every shared source id the pretraining set is made of, sorted."""
+    return sorted({src for r in records for src in r.labels.get("sources", [])})
 
 
 def run_dir(config: PretrainConfig) -> Path:
@@ -53,7 +61,18 @@ def corpus_inventory(corpus: Any) -> list[str]:
 def load_corpora(
     config: PretrainConfig,
 ) -> tuple[list[Utterance], list[Utterance], dict, list[str], dict]:
-    """(train records, eval records, record id -> corpus root, inventory, name -> version)."""
+    """(train records, eval records, record id -> corpus root, inventory, name -> version).
+
+    Pretraining reads only train-split records, and only of corpora whose records name
+    their shared sources (``labels["sources"]``, speechbench.corpora.splits), so it never
+    sees a recording or text that any corpus tests on."""
+    if config.train_split != "train":
+        raise ConfigError(
+            f"train_split={config.train_split!r}: pretraining reads only the train split "
+            "(every other split holds sources that some corpus evaluates on)"
+        )
+    if config.eval_split == "train":
+        raise ConfigError("eval_split=train: evaluate on held-out speech (dev or test)")
     train: list[Utterance] = []
     evaluation: list[Utterance] = []
     roots: dict[str, Path] = {}
@@ -70,6 +89,12 @@ def load_corpora(
             record.id = f"{name}/{record.id}"
             roots[record.id] = corpus.root
             if record.split == config.train_split:
+                if "sources" not in record.labels:
+                    raise CorpusError(
+                        f"corpus {name} {corpus.version}: record {record.id} names no "
+                        'labels["sources"]; its split predates the shared leak-free split. '
+                        f"Rebuild it: speechbench data prepare {name} --force"
+                    )
                 train.append(record)
             elif record.split == config.eval_split:
                 evaluation.append(record)
@@ -79,6 +104,15 @@ def load_corpora(
             "alignments; CTAP needs `phones` in the manifest (try corpus=mini-phone)"
         )
     return train, evaluation, roots, inventory, versions
+
+
+def budget_clock(name: str):
+    """The clock ``train.max_minutes`` is counted on (seconds)."""
+    if name == "wall":
+        return time.monotonic
+    if name == "cpu":
+        return time.process_time
+    raise ConfigError(f"train.clock must be 'wall' or 'cpu', not {name!r}")
 
 
 def lr_factor(step: int, warmup: int, progress: float) -> float:
@@ -157,6 +191,32 @@ def build_model(config: PretrainConfig, vocab: PhoneVocabulary, train: list[Exam
     return model
 
 
+NO_DECAY_MODULES = (torch.nn.LayerNorm, torch.nn.BatchNorm1d, torch.nn.Embedding)
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on weight matrices and conv kernels only; the learned
+    temperature ``logit_scale``, every norm's scale and shift, embeddings and biases get
+    none (decaying logit_scale pulls the temperature towards 1, decaying norm scales
+    shrinks the features)."""
+    no_decay: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, NO_DECAY_MODULES):
+            no_decay.update(id(p) for p in module.parameters(recurse=False))
+    decay, rest = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if id(param) in no_decay or name == "logit_scale" or name.endswith("bias"):
+            rest.append(param)
+        else:
+            decay.append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+
+
 def pretrain(config: PretrainConfig) -> dict[str, Any]:
     """Train (or resume) CTAP as configured; returns the run summary."""
     torch.set_num_threads(max(1, config.train.threads))
@@ -198,14 +258,16 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     torch.manual_seed(config.seed)
     model = build_model(config, vocab, train_examples)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
+        parameter_groups(model, config.train.weight_decay), lr=config.train.lr
     )
-    step, elapsed = 0, 0.0
+    step, elapsed, wall_before = 0, 0.0, 0.0
+    wall_started = time.monotonic()
     history: list[dict[str, float]] = []
     evals: list[dict[str, float]] = []
     rng = random.Random(config.seed)
     if resume_state is not None:
-        if resume_state["model_config"] != asdict(config.model):
+        # a key added since the checkpoint was written takes its default
+        if asdict(model_config_from_dict(resume_state["model_config"])) != asdict(config.model):
             raise ConfigError(
                 f"{ckpt_path} was trained with a different model config; use another "
                 "out_dir=... or resume=false to start over"
@@ -213,6 +275,12 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         model.load_state_dict(resume_state["model"])
         optimizer.load_state_dict(resume_state["optimizer"])
         step, elapsed = resume_state["step"], resume_state["elapsed_seconds"]
+        wall_before = resume_state.get("summary", {}).get("wall_minutes", 0.0)
+        if resume_state.get("clock", "wall") != config.train.clock:
+            raise ConfigError(
+                f"{ckpt_path} counted its budget on the {resume_state.get('clock', 'wall')} "
+                f"clock; resume with train.clock={resume_state.get('clock', 'wall')}"
+            )
         history, evals = resume_state["history"], resume_state["evals"]
         rng.setstate(resume_state["python_rng"])
         torch.set_rng_state(resume_state["torch_rng"])
@@ -227,6 +295,9 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         "torch": str(torch.__version__),  # a plain str: loads with weights_only=True
     }
     atomic.write_json(out / "config.json", summary_base)
+    train_sources = training_sources(train_records)
+    atomic.write_text(out / SOURCES, "".join(f"{src}\n" for src in train_sources))
+    summary_base["train_sources"] = len(train_sources)
 
     def state() -> dict[str, Any]:
         return {
@@ -236,6 +307,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             "optimizer": optimizer.state_dict(),
             "step": step,
             "elapsed_seconds": elapsed,
+            "clock": config.train.clock,
             "history": history,
             "evals": evals,
             "python_rng": rng.getstate(),
@@ -243,7 +315,8 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             "summary": {
                 **summary_base,
                 "steps": step,
-                "wall_minutes": round(elapsed / 60.0, 2),
+                "wall_minutes": round((time.monotonic() - wall_started) / 60.0 + wall_before, 2),
+                f"{config.train.clock}_minutes": round(elapsed / 60.0, 2),
                 "final_eval": evals[-1] if evals else None,
                 "final_train": history[-1] if history else None,
             },
@@ -276,7 +349,9 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     if step == 0 and not evals:
         evaluate()
     bar = tqdm(total=config.train.max_steps, initial=step, desc="ctap pretrain", unit="step")
-    started = time.monotonic() - elapsed
+    clock = budget_clock(config.train.clock)
+    started = clock() - elapsed
+    wall_started = time.monotonic()
     while step < config.train.max_steps and elapsed < budget:
         capped = [min(n, max_frames) for n in lengths]
         for indices in length_batches(capped, config.train.batch_frames, rng):
@@ -313,7 +388,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
             optimizer.step()
             step += 1
-            elapsed = time.monotonic() - started
+            elapsed = clock() - started
             set_lr(step, elapsed)
             for key, value in terms.items():
                 running[key] = running.get(key, 0.0) + float(value.detach())
@@ -348,6 +423,7 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     atomic.write_json(out / "summary.json", final["summary"])
     if config.export_dir:
         export_checkpoint(final, Path(config.export_dir))
+        atomic.write_text(Path(config.export_dir) / f"ctap.{SOURCES}", (out / SOURCES).read_text())
     return final["summary"]
 
 
