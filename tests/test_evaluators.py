@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from plugin_package import install_plugin_package, speechbench_command
-from speechbench.evaluators import BUILTINS, create
+from speechbench.evaluators import BUILTINS, DEFAULT_VOCODER, create
 from speechbench.evaluators.base import (
     KINDS,
     Evaluator,
@@ -67,6 +67,7 @@ def test_builtins_registered_and_unknown_names_listed():
     with pytest.raises(ConfigError, match="unknown config key 'griffin-lim.iters'.*n_iter"):
         create("griffin-lim", iters=3)
     assert create("griffin-lim", n_iter=5).options.n_iter == 5
+    assert create(DEFAULT_VOCODER).kind == "vocoder"
 
 
 def test_cli_lists_evaluators(sb_home):
