@@ -87,6 +87,18 @@ class UpstreamInfo:
     level: str
     sample_rate: int
 
+    @classmethod
+    def of(cls, upstream: Any) -> UpstreamInfo:
+        """The shape of an upstream instance."""
+        return cls(
+            name=upstream.name,
+            dim=upstream.dim,
+            num_layers=upstream.num_layers,
+            frame_rate=upstream.frame_rate,
+            level=upstream.level,
+            sample_rate=upstream.sample_rate,
+        )
+
 
 @dataclass(frozen=True)
 class StageSpec:

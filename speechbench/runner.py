@@ -218,6 +218,23 @@ def _features(found: Any) -> Any:
     return DictFeatures(found) if isinstance(found, dict) else found
 
 
+def build_upstream(
+    config: ResolvedConfig, upstream_cls: type[Upstream], data: TaskData, main: Corpus
+) -> Upstream:
+    """The upstream of a run; a fitted one (i-vector) learns its extractor from the main
+    corpus' training audio with the run seed."""
+    upstream: Upstream = upstream_cls(config.upstream_options)
+    if upstream.needs_fit:
+        upstream.fit(
+            (
+                (r, audio.load(main.audio_path(r), upstream.sample_rate, r.sample_rate))
+                for r in data.records("train", main.name)
+            ),
+            seed=config.settings.seed,
+        )
+    return upstream
+
+
 def extract_all(
     config: ResolvedConfig, upstream: Upstream, task: Downstream, data: TaskData
 ) -> dict[str, Any]:
@@ -269,31 +286,14 @@ def _execute(
     timings["prepare_s"] = round(time.perf_counter() - t0, 2)
 
     t0 = time.perf_counter()
-    upstream: Upstream = upstream_cls(config.upstream_options)
-    if upstream.needs_fit:
-        main = corpora[0]
-        upstream.fit(
-            (
-                (r, audio.load(main.audio_path(r), upstream.sample_rate, r.sample_rate))
-                for r in data.records("train", main.name)
-            ),
-            seed=settings.seed,
-        )
+    upstream = build_upstream(config, upstream_cls, data, corpora[0])
     hits = extract_all(config, upstream, task, data)
     timings["extract_s"] = round(time.perf_counter() - t0, 2)
     timings["cache_hits"] = sum(hits.values())
     log.info("features ready in %.1fs (cache hits: %s)", timings["extract_s"], hits)
 
     t0 = time.perf_counter()
-    info = UpstreamInfo(
-        name=upstream.name,
-        dim=upstream.dim,
-        num_layers=upstream.num_layers,
-        frame_rate=upstream.frame_rate,
-        level=upstream.level,
-        sample_rate=upstream.sample_rate,
-    )
-    head, result = fit_task(task, data, info, run_dir, settings.seed)
+    head, result = fit_task(task, data, UpstreamInfo.of(upstream), run_dir, settings.seed)
     main_records = [r for split in data.corpora[corpora[0].name].records.values() for r in split]
     primary = task.primary_metric_for(main_records)
     timings["train_s"] = round(time.perf_counter() - t0, 2)

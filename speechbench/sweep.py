@@ -268,12 +268,12 @@ def dev_score(args: list[str], env: dict[str, str], workdir: str) -> dict[str, A
     split left out); the epoch checkpoint lives in ``workdir`` so an interrupted search
     resumes."""
     _prepare_worker(args, env)
-    from speechbench import audio
     from speechbench.dataset import CorpusData, TaskData, require_streams, split_records
     from speechbench.downstreams.base import UpstreamInfo
     from speechbench.fitting import fit_task
     from speechbench.metric_keys import describe_metrics
     from speechbench.runner import (
+        build_upstream,
         check_compatible,
         check_records,
         corpora_of,
@@ -299,27 +299,10 @@ def dev_score(args: list[str], env: dict[str, str], workdir: str) -> dict[str, A
             splits["test"] = []  # never extracted, never scored: the choice sees dev only
             data.corpora[corpus.name] = CorpusData(corpus, splits)
         require_streams(data, task)
-        upstream = upstream_cls(config.upstream_options)
-        if upstream.needs_fit:
-            main = corpora[0]
-            upstream.fit(
-                (
-                    (r, audio.load(main.audio_path(r), upstream.sample_rate, r.sample_rate))
-                    for r in data.records("train", main.name)
-                ),
-                seed=settings.seed,
-            )
+        upstream = build_upstream(config, upstream_cls, data, corpora[0])
         extract_all(config, upstream, task, data)
-        info = UpstreamInfo(
-            name=upstream.name,
-            dim=upstream.dim,
-            num_layers=upstream.num_layers,
-            frame_rate=upstream.frame_rate,
-            level=upstream.level,
-            sample_rate=upstream.sample_rate,
-        )
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        _, result = fit_task(task, data, info, Path(workdir), settings.seed)
+        _, result = fit_task(task, data, UpstreamInfo.of(upstream), Path(workdir), settings.seed)
         main_records = [
             r for split in data.corpora[corpora[0].name].records.values() for r in split
         ]
