@@ -20,8 +20,8 @@ def mini_en(shared_data):
 
 def test_manifest_statistics_and_splits(mini_en):
     records = mini_en.manifest()
-    # every transcribed speech prompt of the voice but the 15 whose text is held out by
-    # another recording of it (the shared split drops them rather than leak them)
+    # every transcribed speech prompt of the voice (563) except the 15 whose text is in
+    # a more held-out shared split through another recording of it (version 2)
     assert len(records) == 548
     assert {r.split for r in records} == {"train", "dev", "test"}
     texts = {
@@ -37,6 +37,8 @@ def test_manifest_statistics_and_splits(mini_en):
     assert "CC-BY-SA-3.0" in (mini_en.root / "ATTRIBUTION").read_text()
     stats = json.loads((mini_en.root / "stats.json").read_text())
     assert stats["utterances"] == 548 and stats["speakers"] == 1
+
+    assert all(len(r.labels["sources"]) == 2 for r in records)  # recording + text
 
 
 def test_short_run_on_mini_en_reports_wer_and_cer(sb_shared, mini_en):
