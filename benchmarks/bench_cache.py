@@ -147,16 +147,7 @@ def since(start: tuple[float, float]) -> tuple[float, float]:
 def train_epochs(downstream, upstream, corpus, records, groups, epochs, features=None):
     """Per-epoch (wall, cpu) of training the head; ``features`` None = recompute."""
     torch.manual_seed(0)
-    head = downstream.build_head(
-        UpstreamInfo(
-            name=upstream.name,
-            dim=upstream.dim,
-            num_layers=upstream.num_layers,
-            frame_rate=upstream.frame_rate,
-            level=upstream.level,
-            sample_rate=upstream.sample_rate,
-        )
-    )
+    head = downstream.build_head(UpstreamInfo.of(upstream))
     optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3)
     targets = {r.id: downstream.target(r) for r in records}
     times, losses = [], []
