@@ -184,7 +184,7 @@ def _colour(t: float) -> str:
 def heatmap_svg(board: Board) -> str:
     """Task × system grid; colour = position between the column's worst and best."""
     cw, ch, left, top = 92, 24, 260, 110
-    width = left + cw * len(board.columns) + 10
+    width = left + cw * len(board.columns) + 170  # room for the last rotated label
     height = top + ch * len(board.systems) + 10
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
