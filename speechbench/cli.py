@@ -200,6 +200,11 @@ def leaderboard(
     metric: str = typer.Option(
         None, "--metric", help="show this metric (e.g. min_dcf, cavg_1s) instead of the primary"
     ),
+    all_versions: bool = typer.Option(
+        False,
+        "--all-versions",
+        help="also show runs on older corpus versions (as their own columns)",
+    ),
 ) -> None:
     """System x task table of primary metrics from the results store."""
     from speechbench import leaderboard as lb
@@ -219,7 +224,7 @@ def leaderboard(
         for path in dict.fromkeys(written):
             typer.echo(f"wrote {path}")
     else:
-        typer.echo(lb.render(rows, fmt, metric), nl=False)
+        typer.echo(lb.render(rows, fmt, metric, all_versions), nl=False)
 
 
 @app.command()

@@ -19,6 +19,7 @@ trained no epoch is never a result.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +72,55 @@ def applicable(system_row: dict[str, Any], task_row: dict[str, Any]) -> bool:
     return options is None or wanted <= set(options)
 
 
-def results_frame(rows: list[dict[str, Any]], metric: str | None = None) -> pd.DataFrame:
+def task_of(row: dict[str, Any]) -> str:
+    """``downstream/corpus vVERSION``: results on two versions of a corpus (other splits,
+    other files) are two tasks, never averaged into one cell."""
+    corpus = str(row["corpus"]).replace(",", "+")
+    parts = str(row.get("corpus_version") or "").split(",")
+    version = "+".join(re.sub(r"(\.0)+$", "", p) for p in parts if p)  # "1.0" and "1" alike
+    return f"{row['downstream']}/{corpus}" + (f" v{version}" if version else "")
+
+
+def _version_key(version: str) -> tuple:
+    from packaging.version import InvalidVersion, Version
+
+    parts = []
+    for part in (version or "0").split(","):
+        try:
+            parts.append((0, Version(part), ""))
+        except InvalidVersion:
+            parts.append((1, Version("0"), part))
+    return tuple(parts)
+
+
+def newest_versions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the runs on the newest version of each (downstream, corpus) in ``rows``: once
+    a corpus is rebuilt, its old rows leave the table until re-run, rather than standing
+    next to new ones as if comparable."""
+    newest: dict[tuple[str, str], tuple] = {}
+    for row in rows:
+        key = (row["downstream"], row["corpus"])
+        version = _version_key(str(row.get("corpus_version") or ""))
+        newest[key] = max(newest.get(key, version), version)
+    return [
+        r
+        for r in rows
+        if _version_key(str(r.get("corpus_version") or ""))
+        == newest[(r["downstream"], r["corpus"])]
+    ]
+
+
+def results_frame(
+    rows: list[dict[str, Any]], metric: str | None = None, all_versions: bool = False
+) -> pd.DataFrame:
     """One line per finished run: system, task, metric, value, direction, seed.
 
     ``metric`` picks that reported key instead of each task's primary one; runs that did
-    not report it are left out."""
+    not report it are left out. Only the newest corpus version of each task counts unless
+    ``all_versions``."""
+    finished = [r for r in rows if r["status"] == "finished"]
     records = []
-    for row in rows:
+    for row in finished if all_versions else newest_versions(finished):
         if row["status"] != "finished" or not row.get("primary_metric") or trained_nothing(row):
             continue
         key = metric or row["primary_metric"]
@@ -87,7 +130,7 @@ def results_frame(rows: list[dict[str, Any]], metric: str | None = None) -> pd.D
         records.append(
             {
                 "system": system_of(row),
-                "task": f"{row['downstream']}/{row['corpus']}",
+                "task": task_of(row),
                 "metric": key,
                 "value": float(value) if value is not None else float("nan"),
                 "higher_is_better": metric_facts(row, key).get("higher_is_better"),
@@ -115,10 +158,10 @@ def _direction(group: pd.DataFrame, metric: str) -> bool:
 
 
 def leaderboard_table(
-    rows: list[dict[str, Any]], metric: str | None = None
+    rows: list[dict[str, Any]], metric: str | None = None, all_versions: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(display table of strings, numeric table of means) indexed by system."""
-    frame = results_frame(rows, metric)
+    frame = results_frame(rows, metric, all_versions)
     if frame.empty and metric is not None:
         reported = sorted({k for r in rows for k in (r.get("metrics") or {})})
         raise ConfigError(
@@ -164,10 +207,12 @@ def leaderboard_table(
     return shown, numeric
 
 
-def render(rows: list[dict[str, Any]], fmt: str, metric: str | None = None) -> str:
+def render(
+    rows: list[dict[str, Any]], fmt: str, metric: str | None = None, all_versions: bool = False
+) -> str:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown leaderboard format {fmt!r}; valid: {', '.join(FORMATS)}")
-    shown, numeric = leaderboard_table(rows, metric)
+    shown, numeric = leaderboard_table(rows, metric, all_versions)
     if fmt == "md":
         return shown.to_markdown() + "\n"
     if fmt == "csv":
@@ -194,6 +239,7 @@ PROVENANCE_FIELDS = (
     "config",
     "timings",
     "peak_memory_mb",
+    "upstream_params",
     "versions",
     "git_commit",
     "finished_at",

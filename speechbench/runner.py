@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from speechbench import atomic, audio, cache, paths, registry
@@ -235,6 +236,24 @@ def build_upstream(
     return upstream
 
 
+def feature_audio_seconds(task: Downstream, data: TaskData) -> float:
+    """Seconds of audio the upstream turns into features for this run (every corpus,
+    split and stream the task reads as features): the numerator of extraction speed."""
+    total = 0.0
+    for corpus_data in data.corpora.values():
+        for split, records in corpus_data.records.items():
+            stage = "train" if split == "train" else ("dev" if split == "dev" else "test")
+            for stream, wanted in task.inputs(stage).items():
+                if wanted.kind != "features":
+                    continue
+                if stream == "main":
+                    total += sum(r.duration for r in records)
+                else:
+                    paths = (corpus_data.corpus.audio_path(r, stream) for r in records)
+                    total += sum(sf.info(str(p)).duration for p in paths)
+    return round(total, 2)
+
+
 def extract_all(
     config: ResolvedConfig, upstream: Upstream, task: Downstream, data: TaskData
 ) -> dict[str, Any]:
@@ -290,6 +309,8 @@ def _execute(
     hits = extract_all(config, upstream, task, data)
     timings["extract_s"] = round(time.perf_counter() - t0, 2)
     timings["cache_hits"] = sum(hits.values())
+    timings["audio_s"] = feature_audio_seconds(task, data)
+    params = upstream.num_parameters()
     log.info("features ready in %.1fs (cache hits: %s)", timings["extract_s"], hits)
 
     t0 = time.perf_counter()
@@ -346,6 +367,7 @@ def _execute(
         artefacts=artefacts,
         evaluators=eval_ctx.fingerprints(),
         timings=timings,
+        upstream_params=params,
         peak_memory_mb=round(peak_memory_mb(), 1),
         finished_at=now(),
     )

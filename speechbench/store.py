@@ -63,6 +63,8 @@ COLUMNS = (
     # liveness of a running row (reliability): the process that runs it
     "pid",
     "host",
+    # site columns (sweep): weights of the upstream that made the features
+    "upstream_params",
 )
 JSON_COLUMNS = {
     "metrics",
@@ -85,6 +87,7 @@ ADDED_COLUMNS = {  # columns newer than the first schema: added to old stores on
     # reliability: pid and host of the process running a row (stale-row detection)
     "pid": "INTEGER",
     "host": "TEXT",
+    "upstream_params": "INTEGER",
 }
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -93,7 +96,7 @@ CREATE TABLE IF NOT EXISTS runs (
     primary_metric TEXT, metrics TEXT, config TEXT, timings TEXT, peak_memory_mb REAL,
     versions TEXT, git_commit TEXT, run_dir TEXT, error TEXT, started_at TEXT, finished_at TEXT,
     system TEXT, labels TEXT, metric_info TEXT, corpora TEXT, artefacts TEXT, evaluators TEXT,
-    pid INTEGER, host TEXT
+    pid INTEGER, host TEXT, upstream_params INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_hash ON runs (config_hash, status);
 """

@@ -197,3 +197,23 @@ def test_identical_effective_seeds_count_once():
         run["finished_at"] = when
     shown, numeric = leaderboard.leaderboard_table(runs)
     assert numeric.iloc[0, 0] == pytest.approx(0.3) and "n=" not in shown.iloc[0, 0]
+
+
+def test_corpus_versions_are_separate_tasks_and_the_table_shows_the_newest():
+    def versioned(up, value, version, seed=0):
+        return {**_row(up, "asr", "mini-en", "cer", value, seed=seed), "corpus_version": version}
+
+    rows = [
+        versioned("mfcc", 0.40, "1.0"),
+        versioned("mfcc", 0.44, "1", seed=1),  # "1" and "1.0" are one version
+        versioned("fbank", 0.30, "1"),
+        versioned("mfcc", 0.50, "2"),
+        versioned("mfcc", 0.52, "10"),  # versions compare as numbers, not strings
+    ]
+    shown, numeric = leaderboard.leaderboard_table(rows)
+    assert list(numeric.columns) == ["asr/mini-en v10 cer ↓"]  # v1 rows left the table
+    assert "fbank" not in shown.index  # not re-run on v10 yet
+    _, every = leaderboard.leaderboard_table(rows, all_versions=True)
+    assert set(every.columns) == {f"asr/mini-en v{v} cer ↓" for v in ("1", "2", "10")}
+    assert every.loc["mfcc", "asr/mini-en v1 cer ↓"] == pytest.approx(0.42)  # never with v2
+    assert every.loc["mfcc", "asr/mini-en v2 cer ↓"] == pytest.approx(0.50)

@@ -27,6 +27,10 @@ def test_head_learns_and_second_run_is_reused(sb_home):
     # an empty transcript scores CER 1.0: the head must have learned the tone words
     assert metrics["cer"] < 0.6, metrics
     assert set(result.row["timings"]) >= {"extract_s", "train_s", "eval_s"}
+    # the site's columns: seconds of audio turned into features, and the upstream's weights
+    records = TinySynth().prepare()
+    assert result.row["timings"]["audio_s"] == pytest.approx(sum(r.duration for r in records))
+    assert result.row["upstream_params"] == 0  # fbank is fixed DSP
     assert result.row["versions"]["torch"].startswith("2.13")
     again = run(["upstream=fbank", "downstream.max_epochs=25", *FAST])
     assert again.reused and again.run_id == result.run_id

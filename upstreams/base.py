@@ -69,6 +69,13 @@ class Upstream(nn.Module):
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()[:16]
 
+    def num_parameters(self) -> int | None:
+        """How many weights turn audio into these features (learned or fitted), for the
+        leaderboard's parameter column. Default: the module's parameters (0 for fixed DSP
+        front ends); upstreams whose weights live elsewhere override it, and None means
+        unknown."""
+        return sum(p.numel() for p in self.parameters())
+
     def code_fingerprint(self) -> str:
         """Hash of the source of the module that defines this upstream."""
         source = inspect.getsource(inspect.getmodule(type(self)))

@@ -66,6 +66,11 @@ class CTAPUpstream(Upstream):
             "export_dir=DIR` and pass upstream.checkpoint=DIR/ctap.pt"
         )
 
+    def num_parameters(self) -> int:
+        """The speech encoder and its front end only: the phoneme side, prompt encoder and
+        decoder of the checkpoint make no upstream feature."""
+        return sum(p.numel() for p in self.model.speech.parameters())
+
     def weights_fingerprint(self) -> str:
         return hashlib.sha256(self.checkpoint_path.read_bytes()).hexdigest()[:16]
 

@@ -290,6 +290,14 @@ class IVector(Upstream):
     def weights_fingerprint(self) -> str:
         return super().weights_fingerprint() if self.fitted else "unfitted"
 
+    def num_parameters(self) -> int | None:
+        """The fitted UBM, total-variability matrix and projection (module buffers)."""
+        if not self.fitted:
+            return None
+        return sum(
+            getattr(self, name).numel() for name in _BUFFERS if getattr(self, name) is not None
+        )
+
     def extract(self, features: list[torch.Tensor]) -> torch.Tensor:
         n, f = self._statistics(features)
         tv = TotalVariability.__new__(TotalVariability)

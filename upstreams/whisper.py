@@ -304,6 +304,25 @@ class WhisperTinyEn(_WhisperBase):
             raise WeightsUnavailableError(self.weights_available(self.options)[1])
         return checkpoint_digest(self.model_dir)
 
+    def num_parameters(self) -> int:
+        """CTranslate2 does not list its variables, so the count is that of the same encoder
+        built in transformers from tiny.en's dimensions (80 mels, d_model 384, 4 layers,
+        6 heads, FFN 1536, 1500 positions): the architecture fixes it exactly."""
+        from transformers import WhisperConfig
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+        config = WhisperConfig(
+            num_mel_bins=80,
+            d_model=self.dim,
+            encoder_layers=4,
+            encoder_attention_heads=6,
+            encoder_ffn_dim=4 * self.dim,
+            max_source_positions=1500,
+        )
+        with torch.device("meta"):
+            encoder = WhisperEncoder(config)
+        return sum(p.numel() for p in encoder.parameters())
+
     def _encode_windows(self, waves):
         import ctranslate2
 
