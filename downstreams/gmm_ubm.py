@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from speechbench.downstreams.base import Batch, Downstream, Stage, TrainOptions, UpstreamInfo
-from speechbench.downstreams.trials import trial_outputs, trials_for, verification_metrics
+from speechbench.downstreams.trials import condition_metrics, trial_outputs, trials_for
 from torch import nn
 from tqdm import tqdm
 
@@ -195,7 +195,7 @@ class GmmUbmVerification(Downstream):
             records.extend(batch.records)
         trials, scores = self.trial_scores(head, records, frames, stage)
         n_boot = self.options.bootstrap if stage == "test" else 0
-        metrics = verification_metrics(scores, trials, n_boot)
+        metrics = condition_metrics(scores, trials, records, n_boot)
         return metrics, trial_outputs(trials, scores)
 
     def score(
@@ -205,4 +205,4 @@ class GmmUbmVerification(Downstream):
         if self.ubm is None:
             raise SpeechbenchError("sv-gmm-ubm: the UBM is not trained; fit it first")
         trials, scores = self.trial_scores(self.ubm, records, predictions, stage)
-        return verification_metrics(scores, trials)
+        return condition_metrics(scores, trials, records)

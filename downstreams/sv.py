@@ -10,7 +10,9 @@ embeddings of the final head.
 
 Trials are scored with a back-end fitted on the training embeddings: cosine,
 LDA + cosine, or Gaussian PLDA (``speechbench.downstreams.backends``). Reported: EER
-and minDCF (P_target 0.01) with 95% bootstrap intervals over trials (test split).
+and minDCF (P_target 0.01) with 95% bootstrap intervals over trials (test split), and
+per test-side duration condition where the corpus cuts its test utterances (mini-sv 3:
+``eer_full``, ``eer_3s``, ``eer_1s`` on the same trials; ``downstreams.trials``).
 The dev split (training speakers, unseen utterances) is scored on trials drawn from
 its speaker labels, and early stopping watches that dev EER (with a back-end fitted on
 the current head's training embeddings, since the final one is fitted after training).
@@ -30,9 +32,9 @@ from speechbench.downstreams.base import Batch, Downstream, Stage, TrainOptions,
 from speechbench.downstreams.pooling import HEADS, UtteranceEncoder
 from speechbench.downstreams.trials import (
     Trial,
+    condition_metrics,
     trial_outputs,
     trials_for,
-    verification_metrics,
 )
 from torch import nn
 
@@ -189,7 +191,7 @@ class SpeakerVerification(Downstream):
         backend = self._backend(head)
         trials, scores = self.trial_scores(records, vectors, backend, stage)
         n_boot = self.options.bootstrap if stage == "test" else 0
-        metrics = verification_metrics(scores, trials, n_boot)
+        metrics = condition_metrics(scores, trials, records, n_boot)
         classifier = getattr(head, "classifier", None)
         targets = torch.tensor([self.target(r) for r in records])
         if classifier is not None and (targets != UNSEEN).all():
@@ -204,7 +206,7 @@ class SpeakerVerification(Downstream):
         """EER/minDCF of embeddings (one per record) under the fitted back-end."""
         vectors = np.asarray(predictions, dtype=np.float64)
         trials, scores = self.trial_scores(records, vectors, self._backend(None), stage)
-        return verification_metrics(scores, trials)
+        return condition_metrics(scores, trials, records)
 
     def state_dict(self) -> dict[str, Any]:
         return {"speakers": self.speakers}

@@ -138,6 +138,42 @@ def verification_metrics(
     return result
 
 
+FULL = "full"
+
+
+def condition_metrics(
+    scores: np.ndarray,
+    trials: Sequence[Trial],
+    records: Sequence[Utterance],
+    n_bootstrap: int = 0,
+) -> dict[str, float]:
+    """Verification metrics per test-side duration condition (``labels["condition"]`` of
+    the test utterance, as in NIST SRE/LRE: ``full``, ``3s``, ``1s``).
+
+    The unsuffixed keys (``eer``, ``min_dcf``) are every full-length trial, with bootstrap
+    intervals. Each cut condition reports ``eer_3s`` etc. on the same trials with the test
+    side cut, and ``eer_full`` then scores those same trials at full length, so the three
+    conditions differ only in how much test speech the system hears."""
+    condition = {r.id: str(r.labels.get("condition") or FULL) for r in records}
+    source = {r.id: str(r.labels.get("source_id") or r.id) for r in records}
+    kinds = np.array([condition[t.test] for t in trials])
+    full = kinds == FULL
+    if not full.any():  # a trial list of cut segments only: pool them
+        full = np.ones(len(trials), dtype=bool)
+    pick = lambda keep: [t for t, k in zip(trials, keep, strict=True) if k]  # noqa: E731
+    result = verification_metrics(scores[full], pick(full), n_bootstrap)
+    cut_sources = {source[t.test] for t, k in zip(trials, kinds, strict=True) if k != FULL}
+    if not cut_sources:
+        return result
+    same = full & np.array([t.test in cut_sources for t in trials])
+    for name, keep in [(FULL, same), *((c, kinds == c) for c in sorted(set(kinds) - {FULL}))]:
+        if len({t.target for t in pick(keep)}) < 2:
+            continue  # one kind of trial only: no EER
+        for key, value in verification_metrics(scores[keep], pick(keep)).items():
+            result[f"{key}_{name}"] = value
+    return result
+
+
 def trial_outputs(trials: Sequence[Trial], scores: np.ndarray) -> list[dict[str, Any]]:
     """Per-test-utterance records for predictions.jsonl: its trials and their scores."""
     by_test: dict[str, list[list[Any]]] = {}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from speakers_fakes import SPEAKERS, fake_sources
 
-from speechbench.corpora import espeak_cli, fillets, mini_lid, splits
+from speechbench.corpora import espeak_cli, fillets, mini_lid, segments, splits
 from speechbench.errors import CorpusError
 
 needs_espeak = pytest.mark.skipif(
@@ -102,9 +102,9 @@ def test_cut_middle_takes_speech_not_silence():
     rate = 16000
     wav = np.zeros(rate * 5, dtype=np.float32)
     wav[rate : 3 * rate] = 0.5 * np.sin(np.arange(2 * rate) * 0.3)  # speech in 1..3 s
-    cut = mini_lid.cut_middle(wav, rate, 1.0)
+    cut = segments.cut_middle(wav, rate, 1.0)
     assert cut.size == rate and np.abs(cut).min() < 0.5 and np.sqrt(np.mean(cut**2)) > 0.3
-    assert mini_lid.cut_middle(wav, rate, 3.0) is None  # only 2 s of speech
+    assert segments.cut_middle(wav, rate, 3.0) is None  # only 2 s of speech
 
 
 def test_missing_espeak_is_a_clear_error(monkeypatch):

@@ -28,15 +28,26 @@ def test_speakers_disjoint_and_trials_balanced(small_sv):
     by_split = {s: {r.speaker for r in records if r.split == s} for s in ("train", "dev", "test")}
     assert by_split["test"] and by_split["train"]
     assert not by_split["test"] & (by_split["train"] | by_split["dev"])
-    assert Counter(r.speaker for r in records).most_common(1)[0][1] == 5
+    full = [r for r in records if r.labels.get("condition", "full") == "full"]
+    assert Counter(r.speaker for r in full).most_common(1)[0][1] == 5
     trials = [line.split() for line in (corpus.root / "trials.txt").read_text().splitlines()]
     labels = Counter(t[2] for t in trials)
     assert labels["target"] == labels["nontarget"] > 0
     speaker_of = {r.id: r.speaker for r in records}
     test_ids = {r.id for r in records if r.split == "test"}
+    condition = {r.id: r.labels["condition"] for r in records if r.split == "test"}
     for enroll, test, label in trials:
         assert enroll in test_ids and test in test_ids and enroll != test
         assert (speaker_of[enroll] == speaker_of[test]) == (label == "target")
+        assert condition[enroll] == "full"  # enrollments stay full length
+    # duration conditions: the same trials with the test side cut to 3 s and 1 s
+    by_condition = Counter(condition[t] for _, t, _ in trials)
+    assert by_condition["3s"] == by_condition["1s"] > 0
+    cut = {r.id: r for r in records if r.labels.get("condition") in ("3s", "1s")}
+    for record in cut.values():
+        assert abs(record.duration - float(record.labels["condition"][:-1])) < 0.01
+        full_trials = {(e, lab) for e, t, lab in trials if t == record.labels["source_id"]}
+        assert {(e, lab) for e, t, lab in trials if t == record.id} == full_trials
     # the manifest repeats each test record's trials
     in_manifest = sum(len(r.labels["trials"]) for r in records if r.split == "test")
     assert in_manifest == len(trials)

@@ -342,3 +342,38 @@ def test_lid_rejects_a_test_language_never_trained():
         lid.target(Utterance("z", "z.wav", 16000, 1, "test", language="xx"))
     with pytest.raises(CorpusError, match="at least 2 training languages"):
         LanguageID().setup([Utterance("a", "a.wav", 16000, 1, "train", language="en")])
+
+
+def test_sv_duration_conditions_score_the_same_trials_with_the_test_side_cut():
+    from speechbench.corpora.base import Utterance
+    from speechbench.downstreams.trials import Trial, condition_metrics
+    from speechbench.metrics.verification import equal_error_rate
+
+    def utt(uid, condition="full", source=None):
+        labels = {"condition": condition, **({"source_id": source} if source else {})}
+        return Utterance(uid, f"{uid}.wav", 16000, 1.0, "test", speaker="s", labels=labels)
+
+    rng = np.random.default_rng(0)
+    records = [utt(f"u{i}") for i in range(40)]
+    long_ones = [f"u{i}" for i in range(20)]  # only these have >= 3 s of speech
+    records += [utt(f"{u}-{c}", c, u) for u in long_ones for c in ("3s", "1s")]
+    trials, scores = [], []
+    for r in records:
+        for enroll, target in (("e1", True), ("e2", False)):
+            trials.append(Trial(enroll, r.id, target))
+            noise = {"full": 0.5, "3s": 1.0, "1s": 2.0}[r.labels["condition"]]
+            scores.append(float(target) + noise * rng.standard_normal())
+    scores = np.array(scores)
+    metrics = condition_metrics(scores, trials, records, n_bootstrap=50)
+
+    def eer_of(keep):
+        picked = [i for i, t in enumerate(trials) if keep(t)]
+        return equal_error_rate(scores[picked], np.array([trials[i].target for i in picked]))
+
+    assert metrics["num_trials"] == 80  # every full-length trial
+    assert metrics["eer"] == pytest.approx(eer_of(lambda t: "-" not in t.test))
+    assert "eer_ci_low" in metrics and "eer_3s_ci_low" not in metrics
+    assert metrics["num_trials_full"] == metrics["num_trials_3s"] == metrics["num_trials_1s"] == 40
+    assert metrics["eer_full"] == pytest.approx(eer_of(lambda t: t.test in long_ones))
+    assert metrics["eer_1s"] == pytest.approx(eer_of(lambda t: t.test.endswith("-1s")))
+    assert metrics["eer_full"] <= metrics["eer_3s"] <= metrics["eer_1s"]  # noisier when cut

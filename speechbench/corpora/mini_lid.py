@@ -26,15 +26,15 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-from speechbench.audio import read_audio, resample, write_audio
+from speechbench.audio import resample, write_audio
 from speechbench.corpora import espeak_cli, fillets, speakers, splits
 from speechbench.corpora.base import Corpus, Utterance
+from speechbench.corpora.segments import condition_segments
 from speechbench.corpora.speakers import SourceUtt
 
 SEED = 0
@@ -42,9 +42,7 @@ UTTS_PER_LANGUAGE = 240  # full-length utterances per language before segment cu
 MIN_TEST_SHARE = 0.25  # held-out speakers are added until they hold this share
 DEV_FRACTION = 0.1
 SINGLE_SPEAKER_SPLIT = (0.7, 0.1, 0.2)  # train/dev/test of a one-speaker language
-CONDITIONS = (("3s", 3.0), ("1s", 1.0))
 MIN_TEST_SECONDS = 3.2  # header duration a real test recording needs to be tried
-TRIM_TOP_DB = 35  # speech region: within this many dB of the loudest frame
 SYNTHETIC_LANGUAGES = ("de", "pl", "sv", "bg")  # real text from fillets-ng-data
 ESPEAK_VARIANTS = (  # (variant, speed wpm, pitch 0-99): six distinct synthetic "speakers"
     ("m1", 150, 45),
@@ -175,31 +173,6 @@ def assign_splits(items: list[Item], seed: int) -> tuple[dict[str, str], dict[st
     return split_of, test_speakers
 
 
-def speech_region(wav: np.ndarray, rate: int) -> tuple[int, int]:
-    """Start and end sample of the speech: frames within ``TRIM_TOP_DB`` of the loudest.
-
-    Written here (the same rule as ``librosa.effects.trim``) because importing librosa
-    and JIT-compiling its framing costs ~20 s on these machines for ten lines of numpy.
-    """
-    hop, frame = rate // 100, rate // 40  # 10 ms hop, 25 ms frames
-    if wav.size < frame:
-        return 0, wav.size
-    frames = np.lib.stride_tricks.sliding_window_view(wav, frame)[::hop]
-    power = np.mean(frames.astype(np.float64) ** 2, axis=1)
-    loud = np.flatnonzero(10 * np.log10(np.maximum(power, 1e-20) / power.max()) > -TRIM_TOP_DB)
-    return int(loud[0] * hop), int(min(loud[-1] * hop + frame, wav.size))
-
-
-def cut_middle(wav: np.ndarray, rate: int, seconds: float) -> np.ndarray | None:
-    """``seconds`` of audio from the middle of the speech region, or None if too short."""
-    start, end = speech_region(wav, rate)
-    length = int(round(seconds * rate))
-    if end - start < length:
-        return None
-    offset = start + (end - start - length) // 2
-    return wav[offset : offset + length]
-
-
 class MiniLid(Corpus):
     name = "mini-lid"
     version = "2"  # 2: shared split; full/3s/1s on the same test utterances
@@ -262,7 +235,7 @@ class MiniLid(Corpus):
                 labels=labels,
             )
             if split == "test":
-                segments = self._segments(root, record)
+                segments = condition_segments(root, record, self.sample_rate, record.language)
                 if segments is None:  # under 3 s of speech: not in any condition
                     too_short.append(item.id)
                     continue
@@ -291,30 +264,3 @@ class MiniLid(Corpus):
         ]
         attribution = speakers.attribution(self.name, origins, synthetic_note + summary)
         return records, attribution
-
-    def _segments(self, root: Path, full: Utterance) -> list[Utterance] | None:
-        """The 3 s and 1 s test segments of one full-length test utterance, or None when
-        its speech is too short for every condition."""
-        out = []
-        wav = None
-        for condition, seconds in CONDITIONS:
-            rel = Path("test") / condition / full.language / f"{full.id}-{condition}.wav"
-            if not (root / rel).exists():
-                if wav is None:
-                    wav, _ = read_audio(root / full.path, self.sample_rate)
-                segment = cut_middle(wav, self.sample_rate, seconds)
-                if segment is None:
-                    return None
-                write_audio(root / rel, segment, self.sample_rate)
-            labels = dict(full.labels, condition=condition, source_id=full.id)
-            out.append(
-                replace(
-                    full,
-                    id=f"{full.id}-{condition}",
-                    path=rel.as_posix(),
-                    duration=speakers.duration_of(root / rel),
-                    text=None,  # a cut segment no longer matches the whole transcript
-                    labels=labels,
-                )
-            )
-        return out

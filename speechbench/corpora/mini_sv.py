@@ -23,6 +23,7 @@ from tqdm import tqdm
 from speechbench import atomic
 from speechbench.corpora import speakers, splits
 from speechbench.corpora.base import Corpus, Utterance
+from speechbench.corpora.segments import condition_segments
 from speechbench.corpora.speakers import SourceUtt
 
 SEED = 0
@@ -63,7 +64,9 @@ def make_trials(test: list[Utterance], per_utt: int, seed: int) -> list[tuple[st
 
 class MiniSv(Corpus):
     name = "mini-sv"
-    version = "2"  # 2: the shared split (1: its own seeded draw of dev utterances)
+    # 3: test-side duration conditions (3 s / 1 s cuts); 2: the shared split (1: its own
+    # seeded draw of dev utterances)
+    version = "3"
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
     description = (
         "Speaker verification on real voices: Asterisk prompt voices (en/es Allison, June, "
@@ -116,6 +119,16 @@ class MiniSv(Corpus):
             by_test[test_id].append([enroll, label])
         for record in test:
             record.labels["trials"] = by_test[record.id]
+        # the same trials with the test side cut to 3 s and 1 s of its speech (the enrollment
+        # stays full length); utterances with under 3 s of speech keep only the full condition
+        cuts = []
+        for record in tqdm(test, desc="mini-sv test cuts", unit="file"):
+            record.labels["condition"] = "full"
+            segments = condition_segments(root, record, self.sample_rate, record.speaker)
+            for segment in segments or []:
+                cuts.append(segment)
+                trials += [(e, segment.id, lab) for e, lab in segment.labels["trials"]]
+        records += cuts
         atomic.write_text(root / "trials.txt", "".join(f"{e} {t} {lab}\n" for e, t, lab in trials))
         origins = {src.origin for src in chosen}
         return records, speakers.attribution(self.name, origins)
