@@ -82,7 +82,8 @@ class Cell:
         row = self.runs[0]
         options = [f"{k}.{o}={_plain(v)}" for k, o, v in lb.changed_options(row)]
         seeds = ",".join(str(r["seed"]) for r in self.runs)
-        verb = "sweep" if self.n > 1 else "run"
+        searched = any(v == "grid" for _, _, v in lb.changed_options(row))  # only sweep can
+        verb = "sweep" if self.n > 1 or searched else "run"
         return " ".join(
             [
                 f"speechbench {verb}",

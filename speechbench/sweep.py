@@ -71,6 +71,7 @@ class Cell:
     config_hash: str = ""
     row: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    lr_search: dict[str, Any] | None = None  # downstream.lr=grid: what the search chose
 
 
 def parse_grid(args: list[str]) -> dict[str, list[str]]:
@@ -580,6 +581,8 @@ class Sweep:
                 cell.status = result["outcome"]
                 if not row and cell.status == "failed":
                     row = self._failure_row(cell, cell.reason)  # the worker died: no row came
+                if row and cell.lr_search:
+                    row = label_lr_search(row, cell.lr_search)
                 if row:
                     self._write(row)
                     cell.run_id, cell.row = row["run_id"], row
@@ -694,11 +697,37 @@ class Sweep:
             if entry.get("chosen") in scored and set(order) <= set(scored):
                 chosen = entry["chosen"]  # chosen once: a later sweep keeps the choice
             entry["chosen"] = chosen
+            search = {
+                "chosen": float(chosen),
+                "grid": [float(lr) for lr in order],
+                "dev": {lr: scored[lr] for lr in ranked},
+                "metric": entry.get("metric"),
+                "seed": entry.get("seed"),
+            }
             for cell in members:
                 cell.args = _replace(cell.args, "downstream.lr", chosen)
                 cell.swept = {**cell.swept, "downstream.lr": f"grid->{chosen}"}
+                cell.lr_search = search
                 _, cell.config_hash = _identity(cell.args)
         atomic.write_json(self.choices_file, choices)
+
+
+def label_lr_search(row: dict[str, Any], search: dict[str, Any]) -> dict[str, Any]:
+    """A cell whose learning rate the dev search chose is the system ``downstream.lr=grid``
+    (one leaderboard row per upstream across tasks, as in SUPERB), not ``lr=<value>``; the
+    chosen value and the dev scores behind it stay in the run's labels."""
+    from speechbench.runner import system_label
+
+    labels = dict(row.get("labels") or {})
+    changed = [
+        (g, k, v) for g, k, v in labels.get("changed_options", []) if (g, k) != ("downstream", "lr")
+    ]
+    changed = sorted(
+        [*changed, ("downstream", "lr", GRID_WORD)], key=lambda c: (c[0] != "upstream", c[1])
+    )
+    labels["changed_options"] = [list(c) for c in changed]
+    labels["lr_search"] = search
+    return {**row, "labels": labels, "system": system_label(row["upstream"], changed)}
 
 
 # ---------------------------------------------------------------- the table

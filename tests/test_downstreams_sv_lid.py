@@ -345,9 +345,10 @@ def test_lid_rejects_a_test_language_never_trained():
 
 
 def test_sv_duration_conditions_score_the_same_trials_with_the_test_side_cut():
-    from speechbench.corpora.base import Utterance
     from speechbench.downstreams.trials import Trial, condition_metrics
     from speechbench.metrics.verification import equal_error_rate
+
+    from speechbench.corpora.base import Utterance
 
     def utt(uid, condition="full", source=None):
         labels = {"condition": condition, **({"source_id": source} if source else {})}

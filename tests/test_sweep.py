@@ -156,6 +156,9 @@ def test_lr_grid_picks_on_dev_and_scores_test_once(sb_home, ray_instance):
         float(entry["chosen"])
     }
     assert all(isinstance(c, Cell) and c.status == "done" for c in cells)
+    # one system, lr=grid, with the choice and its dev evidence in the labels
+    assert {r["system"] for r in rows} == {"fbank downstream.lr=grid"}
+    assert all(r["labels"]["lr_search"]["chosen"] == float(entry["chosen"]) for r in rows)
     again = Sweep([*args, "downstream.lr=grid"], lr_grid=(1e-2, 1e-3)).run()
     assert [c.status for c in again] == ["skipped", "skipped"]
 
@@ -189,3 +192,21 @@ def test_a_cell_whose_worker_died_is_stored_as_failed(sb_home):
     assert stored["status"] == "failed" and stored["error"] == "WorkerCrashedError: the worker died"
     assert stored["config_hash"] == cell.config_hash and stored["seed"] == 1
     assert Sweep(["upstream=mfcc", "corpus=tiny-synth", "seed=0,1"]).cells[1].status == "pending"
+
+
+def test_a_searched_learning_rate_labels_the_system_lr_grid_whatever_value_won():
+    from speechbench.sweep import label_lr_search
+
+    search = {"chosen": 0.003, "grid": [0.01, 0.003], "dev": {"0.01": 0.5, "0.003": 0.4}}
+    row = {
+        "upstream": "mfcc",
+        "system": "mfcc downstream.hidden=64 downstream.lr=0.003",
+        "labels": {"changed_options": [["downstream", "hidden", 64], ["downstream", "lr", 0.003]]},
+    }
+    labelled = label_lr_search(row, search)
+    assert labelled["system"] == "mfcc downstream.hidden=64 downstream.lr=grid"
+    assert labelled["labels"]["lr_search"] == search
+    # a chosen value equal to the default is not a changed option, but still lr=grid
+    default = {"upstream": "fbank", "system": "fbank", "labels": {"changed_options": []}}
+    assert label_lr_search(default, search)["system"] == "fbank downstream.lr=grid"
+    assert row["system"].endswith("lr=0.003")  # the input row is left alone
