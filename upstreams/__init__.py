@@ -6,6 +6,8 @@ BUILTINS: dict[str, str] = {
     "fbank": "speechbench.upstreams.spectral:Fbank",
     "hubert": "speechbench.upstreams.ssl:HuBERT",
     "wavlm": "speechbench.upstreams.ssl:WavLM",
+    "hubert-mini": "speechbench.upstreams.ssl:HuBERTMini",
+    "wavlm-mini": "speechbench.upstreams.ssl:WavLMMini",
     "wav2vec2": "speechbench.upstreams.ssl:Wav2Vec2",
     "whisper": "speechbench.upstreams.whisper:Whisper",
     "whisper-tiny-en": "speechbench.upstreams.whisper:WhisperTinyEn",

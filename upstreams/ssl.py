@@ -154,8 +154,13 @@ class _TransformersBackend(nn.Module):
         return list(output.hidden_states)
 
 
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
 class _SSLUpstream(Upstream):
     family: ClassVar[str]
+    # a checkpoint shipped in upstreams/checkpoints/ that an empty upstream.path means
+    shipped: ClassVar[str] = ""
     sample_rate = 16000
     frame_rate = 50.0
     num_layers = 0  # depends on the checkpoint
@@ -177,6 +182,15 @@ class _SSLUpstream(Upstream):
             if path.exists():
                 return True, f"checkpoint {path}"
             return False, f"upstream.path={path} does not exist; give an existing checkpoint"
+        if cls.shipped:
+            path = SHIPPED_DIR / cls.shipped
+            if path.is_file():
+                return True, f"shipped checkpoint {path}"
+            return False, (
+                f"{cls.name}: shipped checkpoint {path} is missing; pretrain it with "
+                f"`speechbench pretrain {cls.family} export_dir={SHIPPED_DIR}` or pass "
+                "upstream.path= an s3prl checkpoint"
+            )
         model = options.model or cls.Options().model
         if options.download:
             return True, f"s3prl will fetch {model} from its hub"
@@ -186,6 +200,13 @@ class _SSLUpstream(Upstream):
             f"(or upstream.download=true to fetch s3prl's {model} where its hub is reachable)"
         )
 
+    def checkpoint_path(self) -> Path | None:
+        """upstream.path, else the shipped checkpoint (if the class ships one), else None
+        (a named s3prl hub model)."""
+        if self.options.path:
+            return Path(self.options.path).expanduser()
+        return SHIPPED_DIR / self.shipped if self.shipped else None
+
     def _require_weights(self) -> nn.Module:
         if self.backend is None:
             _, message = self.weights_available(self.options)
@@ -193,7 +214,7 @@ class _SSLUpstream(Upstream):
         return self.backend
 
     def _load(self) -> None:
-        path = Path(self.options.path).expanduser() if self.options.path else None
+        path = self.checkpoint_path()
         if path is not None and path.is_dir():
             if not (path / "config.json").exists():
                 raise ConfigError(
@@ -217,8 +238,8 @@ class _SSLUpstream(Upstream):
 
     def weights_fingerprint(self) -> str:
         self._require_weights()
-        if self.options.path:
-            return checkpoint_digest(Path(self.options.path).expanduser())
+        if (path := self.checkpoint_path()) is not None:
+            return checkpoint_digest(path)
         return super().weights_fingerprint()
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
@@ -283,3 +304,21 @@ class Wav2Vec2(_SSLUpstream):
     family = "wav2vec2"
     description = "wav2vec 2.0, all hidden layers (s3prl checkpoint or transformers dir)"
     Options = Wav2Vec2Options
+
+
+class HuBERTMini(HuBERT):
+    name = "hubert-mini"
+    description = (
+        "HuBERT pretrained here (masked prediction of MFCC clusters; CTAP's data and "
+        "budget), loaded through s3prl's hubert_local like any HuBERT checkpoint"
+    )
+    shipped = "hubert-mini.pt"
+
+
+class WavLMMini(WavLM):
+    name = "wavlm-mini"
+    description = (
+        "WavLM pretrained here (denoising masked prediction, gated relative position "
+        "bias; CTAP's data and budget), loaded through s3prl's wavlm_local"
+    )
+    shipped = "wavlm-mini.pt"

@@ -120,9 +120,10 @@ def valid_keys(cls: type = PretrainConfig, prefix: str = "") -> list[str]:
     return keys
 
 
-def parse_overrides(overrides: list[str], base: PretrainConfig | None = None) -> PretrainConfig:
-    """Apply ``key=value`` strings to the defaults (or ``base``); bad keys raise ConfigError."""
-    keys = valid_keys()
+def parse_overrides(overrides: list[str], base: Any = None, cls: type = PretrainConfig) -> Any:
+    """Apply ``key=value`` strings to the defaults of ``cls`` (or ``base``); bad keys raise
+    ConfigError. Every ``speechbench pretrain`` model's config is parsed here."""
+    keys = valid_keys(cls)
     for item in overrides:
         key, sep, _ = item.partition("=")
         if not sep or not key:
@@ -131,14 +132,14 @@ def parse_overrides(overrides: list[str], base: PretrainConfig | None = None) ->
             )
         if key.strip() not in keys:
             raise ConfigError(f"unknown key {key!r}; valid keys: {', '.join(keys)}")
-    schema = OmegaConf.structured(base if base is not None else PretrainConfig())
+    schema = OmegaConf.structured(base if base is not None else cls())
     try:
         merged = OmegaConf.merge(schema, OmegaConf.from_dotlist(list(overrides)))
         config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         message = str(exc).splitlines()[0]
         raise ConfigError(f"bad config value: {message}; valid keys: {', '.join(keys)}") from None
-    assert isinstance(config, PretrainConfig)
+    assert isinstance(config, cls)
     return config
 
 
