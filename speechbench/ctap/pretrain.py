@@ -11,7 +11,6 @@ fair budget on a shared machine: with threads=1 it is one core's minutes).
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from dataclasses import asdict
@@ -37,6 +36,7 @@ from speechbench.ctap.diagnostics import retrieval_accuracy
 from speechbench.ctap.losses import ctap_losses
 from speechbench.ctap.model import CTAP, FRAME_RATE
 from speechbench.errors import ConfigError, CorpusError
+from speechbench.pretraining.loop import Progress, lr_factor, train_steps  # noqa: F401 (lr_factor: public)
 
 CHECKPOINT = "last.pt"
 SOURCES = "train_sources.txt"  # one shared source id per line (speechbench data check-leaks)
@@ -45,6 +45,13 @@ SOURCES = "train_sources.txt"  # one shared source id per line (speechbench data
 def training_sources(records: list[Utterance]) -> list[str]:
     """Every shared source id the pretraining set is made of, sorted."""
     return sorted({src for r in records for src in r.labels.get("sources", [])})
+
+
+def write_sources(out: Path, records: list[Utterance]) -> int:
+    """``out/train_sources.txt``: the pretraining set's shared sources, for check-leaks."""
+    sources = training_sources(records)
+    atomic.write_text(out / SOURCES, "".join(f"{src}\n" for src in sources))
+    return len(sources)
 
 
 def run_dir(config: PretrainConfig) -> Path:
@@ -104,26 +111,6 @@ def load_corpora(
             "alignments; CTAP needs `phones` in the manifest (try corpus=mini-phone)"
         )
     return train, evaluation, roots, inventory, versions
-
-
-def budget_clock(name: str):
-    """The clock ``train.max_minutes`` is counted on (seconds)."""
-    if name == "wall":
-        return time.monotonic
-    if name == "cpu":
-        return time.process_time
-    raise ConfigError(f"train.clock must be 'wall' or 'cpu', not {name!r}")
-
-
-def lr_factor(step: int, warmup: int, progress: float) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 10 % of the peak.
-
-    ``progress`` in [0, 1] is the larger of steps/max_steps and minutes/max_minutes, so
-    the schedule completes whichever budget runs out first (a slow, shared machine still
-    ends with a small learning rate)."""
-    if step < warmup:
-        return (step + 1) / max(warmup, 1)
-    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))
 
 
 def save_loss_curve(
@@ -260,10 +247,8 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(
         parameter_groups(model, config.train.weight_decay), lr=config.train.lr
     )
-    step, elapsed, wall_before = 0, 0.0, 0.0
-    wall_started = time.monotonic()
-    history: list[dict[str, float]] = []
-    evals: list[dict[str, float]] = []
+    progress = Progress()
+    wall_before = 0.0
     rng = random.Random(config.seed)
     if resume_state is not None:
         # a key added since the checkpoint was written takes its default
@@ -274,14 +259,14 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             )
         model.load_state_dict(resume_state["model"])
         optimizer.load_state_dict(resume_state["optimizer"])
-        step, elapsed = resume_state["step"], resume_state["elapsed_seconds"]
+        progress.step, progress.elapsed = resume_state["step"], resume_state["elapsed_seconds"]
         wall_before = resume_state.get("summary", {}).get("wall_minutes", 0.0)
         if resume_state.get("clock", "wall") != config.train.clock:
             raise ConfigError(
                 f"{ckpt_path} counted its budget on the {resume_state.get('clock', 'wall')} "
                 f"clock; resume with train.clock={resume_state.get('clock', 'wall')}"
             )
-        history, evals = resume_state["history"], resume_state["evals"]
+        progress.history, progress.evals = resume_state["history"], resume_state["evals"]
         rng.setstate(resume_state["python_rng"])
         torch.set_rng_state(resume_state["torch_rng"])
 
@@ -295,9 +280,8 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
         "torch": str(torch.__version__),  # a plain str: loads with weights_only=True
     }
     atomic.write_json(out / "config.json", summary_base)
-    train_sources = training_sources(train_records)
-    atomic.write_text(out / SOURCES, "".join(f"{src}\n" for src in train_sources))
-    summary_base["train_sources"] = len(train_sources)
+    summary_base["train_sources"] = write_sources(out, train_records)
+    wall_started = time.monotonic()
 
     def state() -> dict[str, Any]:
         return {
@@ -305,59 +289,40 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
             "model_config": asdict(config.model),
             "vocabulary": vocab.symbols,
             "optimizer": optimizer.state_dict(),
-            "step": step,
-            "elapsed_seconds": elapsed,
+            "step": progress.step,
+            "elapsed_seconds": progress.elapsed,
             "clock": config.train.clock,
-            "history": history,
-            "evals": evals,
+            "history": progress.history,
+            "evals": progress.evals,
             "python_rng": rng.getstate(),
             "torch_rng": torch.get_rng_state(),
             "summary": {
                 **summary_base,
-                "steps": step,
+                "steps": progress.step,
                 "wall_minutes": round((time.monotonic() - wall_started) / 60.0 + wall_before, 2),
-                f"{config.train.clock}_minutes": round(elapsed / 60.0, 2),
-                "final_eval": evals[-1] if evals else None,
-                "final_train": history[-1] if history else None,
+                f"{config.train.clock}_minutes": round(progress.elapsed / 60.0, 2),
+                "final_eval": progress.evals[-1] if progress.evals else None,
+                "final_train": progress.history[-1] if progress.history else None,
             },
         }
 
     def evaluate() -> None:
         if eval_examples:
             result = retrieval_accuracy(model, eval_examples)
-            evals.append({"step": float(step), **result})
+            progress.evals.append({"step": float(progress.step), **result})
             tqdm.write(
-                f"step {step}: held-out phone_top1 {result['phone_top1']:.3f} "
+                f"step {progress.step}: held-out phone_top1 {result['phone_top1']:.3f} "
                 f"frame_top1 {result['frame_top1']:.3f} (phone chance {result['phone_chance']:.3f})"
             )
 
     lengths = [e.frame_token.shape[0] for e in train_examples]
     max_frames = int(config.train.max_seconds * FRAME_RATE)
     prompt_frames = int(config.model.prompt_seconds * 100)
-    budget = config.train.max_minutes * 60.0
-    running: dict[str, float] = {}
-    seen = 0
+    capped = [min(n, max_frames) for n in lengths]
 
-    def set_lr(step: int, elapsed: float) -> None:
-        progress = max(step / max(config.train.max_steps, 1), elapsed / max(budget, 1e-9))
-        factor = lr_factor(step, config.train.warmup_steps, progress)
-        for group in optimizer.param_groups:
-            group["lr"] = config.train.lr * factor
-
-    set_lr(step, elapsed)
-    model.train()
-    if step == 0 and not evals:
-        evaluate()
-    bar = tqdm(total=config.train.max_steps, initial=step, desc="ctap pretrain", unit="step")
-    clock = budget_clock(config.train.clock)
-    started = clock() - elapsed
-    wall_started = time.monotonic()
-    while step < config.train.max_steps and elapsed < budget:
-        capped = [min(n, max_frames) for n in lengths]
+    def epoch():
         for indices in length_batches(capped, config.train.batch_frames, rng):
-            if step >= config.train.max_steps or elapsed >= budget:
-                break
-            batch = collate(
+            yield collate(
                 [train_examples[i] for i in indices],
                 model.features.mean,
                 model.features.std,
@@ -365,61 +330,45 @@ def pretrain(config: PretrainConfig) -> dict[str, Any]:
                 prompt_frames,
                 rng,
             )
-            out_ = model(
-                batch.mel,
-                batch.mel_lengths,
-                batch.phones,
-                batch.phone_lengths,
-                batch.durations,
-                batch.prompt,
-            )
-            terms = ctap_losses(
-                out_,
-                config.model,
-                model.logit_scale,
-                batch.mel,
-                batch.mel_lengths,
-                batch.phones,
-                batch.phone_lengths,
-                batch.durations,
-            )
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-            optimizer.step()
-            step += 1
-            elapsed = clock() - started
-            set_lr(step, elapsed)
-            for key, value in terms.items():
-                running[key] = running.get(key, 0.0) + float(value.detach())
-            seen += 1
-            bar.update(1)
-            if step % config.train.log_every == 0 or step == config.train.max_steps:
-                record = {key: value / seen for key, value in running.items()}
-                record["temperature"] = float(1.0 / model.logit_scale.detach().exp())
-                history.append(
-                    {"step": float(step), "lr": optimizer.param_groups[0]["lr"], **record}
-                )
-                bar.set_postfix(
-                    {
-                        k: f"{v:.3f}"
-                        for k, v in record.items()
-                        if k in ("total", "contrastive", "mse")
-                    }
-                )
-                running, seen = {}, 0
-            if step % config.train.eval_every == 0:
-                evaluate()
-            if step % config.train.checkpoint_every == 0:
-                save_checkpoint(ckpt_path, state())
-    bar.close()
-    if not evals or evals[-1]["step"] != step:
-        evaluate()
+
+    def loss_terms(batch) -> dict[str, torch.Tensor]:
+        out_ = model(
+            batch.mel,
+            batch.mel_lengths,
+            batch.phones,
+            batch.phone_lengths,
+            batch.durations,
+            batch.prompt,
+        )
+        return ctap_losses(
+            out_,
+            config.model,
+            model.logit_scale,
+            batch.mel,
+            batch.mel_lengths,
+            batch.phones,
+            batch.phone_lengths,
+            batch.durations,
+        )
+
+    train_steps(
+        progress,
+        model=model,
+        optimizer=optimizer,
+        train=config.train,
+        epoch=epoch,
+        loss_terms=loss_terms,
+        evaluate=evaluate,
+        checkpoint=lambda: save_checkpoint(ckpt_path, state()),
+        desc="ctap pretrain",
+        postfix=("total", "contrastive", "mse"),
+        extra=lambda: {"temperature": float(1.0 / model.logit_scale.detach().exp())},
+    )
     final = state()
     save_checkpoint(ckpt_path, final)
-    atomic.write_json(out / "history.json", {"train": history, "eval": evals})
-    if history:
-        save_loss_curve(history, evals, out / "loss_curve.png")
+    atomic.write_json(out / "history.json", {"train": progress.history, "eval": progress.evals})
+    if progress.history:
+        save_loss_curve(progress.history, progress.evals, out / "loss_curve.png")
     atomic.write_json(out / "summary.json", final["summary"])
     if config.export_dir:
         export_checkpoint(final, Path(config.export_dir))

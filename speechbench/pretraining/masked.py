@@ -24,7 +24,6 @@ a run lives in ``out_dir`` and resumes from ``last.pt``.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Sequence
@@ -41,16 +40,10 @@ from tqdm import tqdm
 from speechbench import atomic, audio, paths
 from speechbench._torchaudio import torchaudio  # noqa: F401  (before s3prl)
 from speechbench.corpora.base import Utterance
-from speechbench.ctap.pretrain import (
-    SOURCES,
-    budget_clock,
-    load_corpora,
-    lr_factor,
-    save_checkpoint,
-    training_sources,
-)
+from speechbench.ctap.pretrain import SOURCES, load_corpora, save_checkpoint, write_sources
 from speechbench.errors import ConfigError
 from speechbench.pretraining.config import FAMILIES, MaskedModelConfig, MaskedPretrainConfig
+from speechbench.pretraining.loop import Progress, train_steps
 
 SAMPLE_RATE = 16000
 HOP = 320  # CNN stride: 50 frames/s
@@ -424,12 +417,12 @@ def pretrain(config: MaskedPretrainConfig) -> dict[str, Any]:
         model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
     )
     rng = random.Random(config.seed)
-    step, elapsed, history, evals = 0, 0.0, [], []
+    progress = Progress()
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
         optimizer.load_state_dict(resume_state["optimizer"])
-        step, elapsed = resume_state["step"], resume_state["elapsed_seconds"]
-        history, evals = resume_state["history"], resume_state["evals"]
+        progress.step, progress.elapsed = resume_state["step"], resume_state["elapsed_seconds"]
+        progress.history, progress.evals = resume_state["history"], resume_state["evals"]
         rng.setstate(resume_state["python_rng"])
         torch.set_rng_state(resume_state["torch_rng"])
         np.random.set_state(resume_state["numpy_rng"])
@@ -444,97 +437,62 @@ def pretrain(config: MaskedPretrainConfig) -> dict[str, Any]:
         "kmeans_inertia_per_frame": targets["inertia_per_frame"],
         "torch": str(torch.__version__),
     }
-    sources = training_sources(train_records)
-    atomic.write_text(out / SOURCES, "".join(f"{s}\n" for s in sources))
-    base["train_sources"] = len(sources)
+    base["train_sources"] = write_sources(out, train_records)
+    wall = time.monotonic()
 
     def state() -> dict[str, Any]:
         return {
             "config": asdict(config),
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "step": step,
-            "elapsed_seconds": elapsed,
-            "history": history,
-            "evals": evals,
+            "step": progress.step,
+            "elapsed_seconds": progress.elapsed,
+            "history": progress.history,
+            "evals": progress.evals,
             "python_rng": rng.getstate(),
             "torch_rng": torch.get_rng_state(),
             "numpy_rng": np.random.get_state(),
             "summary": {
                 **base,
-                "steps": step,
-                f"{config.train.clock}_minutes": round(elapsed / 60.0, 2),
-                "final_eval": evals[-1] if evals else None,
-                "final_train": history[-1] if history else None,
+                "steps": progress.step,
+                f"{config.train.clock}_minutes": round(progress.elapsed / 60.0, 2),
+                "wall_minutes_this_call": round((time.monotonic() - wall) / 60.0, 2),
+                "final_eval": progress.evals[-1] if progress.evals else None,
+                "final_train": progress.history[-1] if progress.history else None,
             },
         }
 
     def evaluate() -> None:
         if eval_wavs:
             result = masked_accuracy(model, eval_wavs, targets["eval"], config.seed)
-            evals.append({"step": float(step), **result})
-            tqdm.write(f"step {step}: held-out masked accuracy {result['masked_acc']:.3f}")
+            progress.evals.append({"step": float(progress.step), **result})
+            tqdm.write(f"step {progress.step}: held-out masked accuracy {result['masked_acc']:.3f}")
 
-    budget = config.train.max_minutes * 60.0
     lengths = [w.numel() for w in train_wavs]
 
-    def set_lr() -> None:
-        progress = max(step / max(config.train.max_steps, 1), elapsed / max(budget, 1e-9))
-        for group in optimizer.param_groups:
-            group["lr"] = config.train.lr * lr_factor(step, config.train.warmup_steps, progress)
-
-    set_lr()
-    model.train()
-    if step == 0 and not evals:
-        evaluate()
-    clock = budget_clock(config.train.clock)
-    started = clock() - elapsed
-    wall = time.monotonic()
-    running: dict[str, float] = {}
-    seen = 0
-    bar = tqdm(desc=f"{config.model_name} pretrain", unit="step", initial=step)
-    while step < config.train.max_steps and elapsed < budget:
+    def epoch():
         batches = crop_batches(lengths, config.train.batch_seconds, config.train.max_seconds, rng)
         for members, length in batches:
-            if step >= config.train.max_steps or elapsed >= budget:
-                break
             wavs, labels = crop(train_wavs, targets["train"], members, length, rng)
             if model.family == "wavlm":
                 wavs = mix_utterances(wavs, config.model, rng)
-            terms = model(wavs, labels)
-            if not math.isfinite(float(terms["total"].detach())):
-                raise ConfigError(
-                    f"{config.model_name} pretraining diverged at step {step} (loss "
-                    f"{float(terms['total'].detach())}); lower train.lr and resume=false"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-            optimizer.step()
-            step += 1
-            elapsed = clock() - started
-            set_lr()
-            for key, value in terms.items():
-                running[key] = running.get(key, 0.0) + float(value.detach())
-            seen += 1
-            bar.update(1)
-            if step % config.train.log_every == 0:
-                record = {k: v / seen for k, v in running.items()}
-                history.append(
-                    {"step": float(step), "lr": optimizer.param_groups[0]["lr"], **record}
-                )
-                bar.set_postfix({k: f"{record[k]:.3f}" for k in ("masked_ce", "masked_acc")})
-                running, seen = {}, 0
-            if step % config.train.eval_every == 0:
-                evaluate()
-            if step % config.train.checkpoint_every == 0:
-                save_checkpoint(ckpt_path, state())
-    bar.close()
-    if not evals or evals[-1]["step"] != step:
-        evaluate()
+            yield wavs, labels
+
+    train_steps(
+        progress,
+        model=model,
+        optimizer=optimizer,
+        train=config.train,
+        epoch=epoch,
+        loss_terms=lambda batch: model(*batch),
+        evaluate=evaluate,
+        checkpoint=lambda: save_checkpoint(ckpt_path, state()),
+        desc=f"{config.model_name} pretrain",
+        postfix=("masked_ce", "masked_acc"),
+    )
     final = state()
-    final["summary"]["wall_minutes_this_call"] = round((time.monotonic() - wall) / 60.0, 2)
     save_checkpoint(ckpt_path, final)
+    history, evals = progress.history, progress.evals
     atomic.write_json(out / "history.json", {"train": history, "eval": evals})
     if history:
         save_curve(history, evals, out / "loss_curve.png", config.model_name)
