@@ -384,8 +384,6 @@ class QualityOptions(TrainOptions):
     delta: float = option(1.0, low=0.0, low_open=True, doc="Huber threshold, label units")
     bootstrap: int = option(1000, low=0, budget=True, doc="resamples for 95% intervals")
     batch_size: int = 16
-    max_epochs: int = 16
-    patience: int = 4
 
 
 @dataclass
@@ -409,12 +407,15 @@ class MTQOptions(QualityOptions):
     dropout: float = option(0.1, low=0.0, high=0.95)
     # set by the kt schedule's stages; "auto": the heads the mechanism trains
     stage_heads: str = option("auto", choices=("auto", "primary", "auxiliary"))
+    max_epochs: int = 10  # ~1 min per epoch on one idle core (docs/mos.md)
+    patience: int = 3
 
 
 @dataclass
 class MosSslOptions(QualityOptions):
     loss: str = option("mae", choices=LOSSES)  # MOS-SSL trains with L1
-    lr: float = 1e-3
+    max_epochs: int = 30  # a linear layer on cached features: seconds per epoch
+    patience: int = 5
 
 
 # ------------------------------------------------------------------ the tasks
