@@ -6,4 +6,6 @@ BUILTINS: dict[str, str] = {
     "sv": "speechbench.downstreams.sv:SpeakerVerification",
     "sv-gmm-ubm": "speechbench.downstreams.gmm_ubm:GmmUbmVerification",
     "lid": "speechbench.downstreams.lid:LanguageID",
+    "mos": "speechbench.downstreams.mos:MTQNetTask",
+    "mos-ssl": "speechbench.downstreams.mos:MosSsl",
 }

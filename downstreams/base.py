@@ -67,13 +67,25 @@ class Input:
     the audio itself, resampled to ``sample_rate`` (0: the corpus rate) and, when
     ``crop_seconds`` > 0, cut to that length (a seeded random crop in training, the
     start at inference) or zero-padded up to it. ``channels`` lists the channel counts
-    the task can take from this stream.
+    the task can take from this stream. ``stream`` reads the waveform of another corpus
+    stream under this input's name, so a task can take both the upstream features and
+    the waveform of one stream (``{"main": Input("features"), "wave": Input("waveform",
+    stream="main")}``); empty: the stream named by the key.
     """
 
     kind: Literal["features", "waveform"] = "features"
     sample_rate: int = 0
     crop_seconds: float = 0.0
     channels: tuple[int, ...] = (1,)
+    stream: str = ""
+
+    def __post_init__(self) -> None:
+        if self.stream and self.kind != "waveform":
+            raise ValueError("Input(stream=...) renames waveform inputs only")
+
+    def source(self, name: str) -> str:
+        """The corpus stream this input (declared under ``name``) reads."""
+        return self.stream or name
 
 
 @dataclass(frozen=True)
@@ -296,7 +308,8 @@ def check_inputs(
             "not applicable"
         )
     for stage in ("train", "test"):
-        for stream, wanted in task.inputs(stage).items():
+        for name, wanted in task.inputs(stage).items():
+            stream = wanted.source(name)
             if stream not in corpus_streams:
                 return (
                     f"downstream {task.name} reads audio stream {stream!r}, which corpus "

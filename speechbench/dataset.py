@@ -121,7 +121,8 @@ class BatchPlan:
         batch.targets = self.task.collate([self.task.target(r) for r in self.records], frames)
         return batch
 
-    def _waveform(self, corpus: Corpus, record: Utterance, stream: str, wanted: Input):
+    def _waveform(self, corpus: Corpus, record: Utterance, name: str, wanted: Input):
+        stream = wanted.source(name)
         channels = corpus.streams.get(stream, 1)
         rate = wanted.sample_rate or record.sample_rate
         wav = audio.load(corpus.audio_path(record, stream), rate, record.sample_rate, channels)
@@ -179,7 +180,8 @@ def require_streams(data: TaskData, task: Downstream) -> None:
     """Every stream a task reads exists on every record (a manifest edited by hand)."""
     for name, corpus_data in data.corpora.items():
         for split, records in corpus_data.records.items():
-            for stream in task.inputs("train" if split == "train" else "test"):
+            inputs = task.inputs("train" if split == "train" else "test")
+            for stream in {wanted.source(name) for name, wanted in inputs.items()}:
                 for record in records:
                     if stream not in record.audio:
                         raise ConfigError(

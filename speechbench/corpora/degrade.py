@@ -40,7 +40,9 @@ def band_limit(wav: np.ndarray, rate: int, low_hz: float, high_hz: float) -> np.
 
 
 def _sox(args: list[str], data: bytes) -> bytes:
-    result = subprocess.run(["sox", *args], input=data, capture_output=True)
+    # -D: no dither. sox dithers by default when it reduces the bit depth (float -> GSM's
+    # 13 bits), with a seed that differs per call, so a rebuilt file would differ.
+    result = subprocess.run(["sox", "-D", *args], input=data, capture_output=True)
     if result.returncode != 0:
         raise CorpusError(f"sox {' '.join(args)} failed: {result.stderr.decode().strip()}")
     return result.stdout

@@ -53,7 +53,7 @@ from speechbench.evaluators.dnsmos import dnsmos_scores  # the one DNSMOS scorer
 
 RATE = 16000
 # clean lengths (s) that DNSMOS scores with a single 9.01 s window (see MiniMos.plan)
-CLEAN_DURATIONS = ((2.26, 2.5), (4.51, 5.0))
+CLEAN_DURATIONS = ((2.26, 2.75), (4.51, 5.5), (9.01, 11.0))
 CLEAN_RMS = 10 ** (-30 / 20)  # -30 dBFS: headroom for noise at -5 dB SNR and clipping gain
 
 # Noise kinds per split. Real ones ("babble", "music", the event sets) use only the
@@ -158,7 +158,9 @@ class MiniMos(Corpus):
     """Speech quality (MOS) prediction corpus built offline in a few minutes."""
 
     name = "mini-mos"
-    version = "2"  # 2: the shared split (1 split prompts and noises its own way)
+    # 2: the shared split (1 split prompts and noises its own way); 3: 1540 files (issue 13:
+    # wider one-window clean lengths, 5 conditions per clean utterance, 2 build processes)
+    version = "3"
     license = "CC-BY-SA-3.0 speech; noises CC0/CC-BY(-SA)/GPL/LGPL, see ATTRIBUTION"
     description = (
         "Real Asterisk prompts (5 languages) under noise, band-limit, GSM codec, clipping, "
@@ -168,10 +170,12 @@ class MiniMos(Corpus):
     provides = ("speaker", "language", "text", "labels.mos")
 
     LANGUAGES: ClassVar[tuple[str, ...]] = ("en", "es", "fr", "it", "ru")
-    CLEAN_PER_SPLIT: ClassVar[dict[str, int]] = {"train": 45, "dev": 12, "test": 18}
+    CLEAN_PER_SPLIT: ClassVar[dict[str, int]] = {"train": 200, "dev": 28, "test": 80}
     BABBLE_PROMPTS_PER_SPLIT: ClassVar[int] = 12
-    VERSIONS_PER_CLEAN: ClassVar[int] = 4
+    VERSIONS_PER_CLEAN: ClassVar[int] = 5
     SEED: ClassVar[str] = "mini-mos-1"
+    # labelling (DNSMOS ~0.7 s CPU per file, PESQ, STOI, SDI) runs in this many processes
+    BUILD_JOBS: ClassVar[int] = 2
 
     # -- plan ---------------------------------------------------------------------------
     def _prompts_with_durations(self) -> list[tuple[Prompt, float]]:
@@ -190,9 +194,10 @@ class MiniMos(Corpus):
     def plan(self) -> tuple[dict[str, list[Prompt]], dict[str, list[Prompt]]]:
         """Clean prompts and babble prompts per split, all disjoint.
 
-        Clean prompts are 2.25-2.5 s or 4.5-5.0 s long: DNSMOS tiles a clip by doubling it
-        until it reaches 9.01 s and averages 9 s windows at 1 s hops, so these lengths get
-        exactly one window (one ONNX pass) instead of up to nine; babble takes the rest."""
+        Clean prompts are 2.26-2.75 s, 4.51-5.5 s or 9.01-11 s long: DNSMOS tiles a clip
+        by doubling it until it reaches 9.01 s and scores floor(seconds) - 8 windows of 9 s
+        at 1 s hops, so a clip that tiles to 9.01-11 s gets exactly one window (one ONNX
+        pass) instead of up to eight; babble takes the rest."""
         clean_pool: dict[str, list[Prompt]] = {split: [] for split in self.CLEAN_PER_SPLIT}
         babble_pool: dict[str, list[Prompt]] = {split: [] for split in self.CLEAN_PER_SPLIT}
         for prompt, seconds in self._prompts_with_durations():
@@ -324,39 +329,31 @@ class MiniMos(Corpus):
                 )
                 for k, index in enumerate(sorted(chosen)):
                     jobs.append((split, prompt, clean_id, conditions[index], k))
+        from joblib import Parallel, delayed
+
+        items = []
+        for split, prompt, clean_id, condition, k in jobs:
+            utt_id = f"{prompt.language}-{_slug(prompt.name)}-{k}"
+            items.append((split, prompt, clean_id, condition, utt_id))
+        # each item has its own seed, so the files do not depend on the number of processes
+        run = Parallel(n_jobs=self.BUILD_JOBS, return_as="generator")
+        labelled = run(
+            delayed(self._build_item)(root, item, self.SEED, babble, events) for item in items
+        )
         records = []
         used_noises: set[str] = set()
-        for split, prompt, clean_id, condition, k in tqdm(
-            jobs, desc=f"build {self.name}", unit="file"
+        for (split, prompt, _, _, utt_id), (rel, labels) in tqdm(
+            zip(items, labelled, strict=True),
+            total=len(items),
+            desc=f"build {self.name}",
+            unit="file",
         ):
-            utt_id = f"{prompt.language}-{_slug(prompt.name)}-{k}"
-            rel = Path("audio") / split / f"{utt_id}.wav"
-            label_path = root / "labels" / f"{utt_id}.json"
-            if (root / rel).exists() and label_path.exists():  # restart: keep finished items
-                labels = json.loads(label_path.read_text(encoding="utf-8"))
-            else:
-                rng = np.random.default_rng(_stable_seed(self.SEED, utt_id, condition))
-                clean = _load(prompt.path)
-                clean = clean * (CLEAN_RMS / max(float(np.sqrt(np.mean(clean**2))), 1e-9))
-                out, labels = self._render(clean, condition, split, rng, babble, events)
-                peak = float(np.max(np.abs(out)))
-                if peak > 0.99:  # peaky noise: scale mixture and reference alike, never clip
-                    clean, out = clean * (0.99 / peak), out * (0.99 / peak)
-                write_audio(root / rel, out, RATE)
-                written, _ = read_audio(root / rel, RATE)  # label exactly what is stored
-                labels.update(quality_labels(clean.astype(np.float32), written))
-                labels.update(clean_id=clean_id, split_group=split)
-                noise = labels.get("noise_source")
-                kind = noise.partition("/")[0] if noise else None
-                noise_ids = self.noise_files(kind, split, babble, events) if kind else []
-                labels["sources"] = [prompt.source_id, *noise_ids]
-                atomic.write_json(label_path, labels)
             if labels.get("noise_source"):
                 used_noises.add(labels["noise_source"])
             records.append(
                 Utterance(
                     id=utt_id,
-                    path=rel.as_posix(),
+                    path=rel,
                     sample_rate=RATE,
                     duration=round(sf.info(str(root / rel)).frames / RATE, 4),
                     split=split,
@@ -367,6 +364,39 @@ class MiniMos(Corpus):
                 )
             )
         return records, self.attribution(clean_sets, babble, used_noises, events)
+
+    def _build_item(
+        self,
+        root: Path,
+        item: tuple[str, Prompt, str, str, str],
+        seed: str,
+        babble: dict[str, list[Prompt]],
+        events: list[SoundSource],
+    ) -> tuple[str, dict[str, Any]]:
+        """Render, write and label one file (in a worker process): (relative path, labels).
+        A file whose audio and labels exist is kept (restart)."""
+        split, prompt, clean_id, condition, utt_id = item
+        rel = Path("audio") / split / f"{utt_id}.wav"
+        label_path = root / "labels" / f"{utt_id}.json"
+        if (root / rel).exists() and label_path.exists():  # restart: keep finished items
+            return rel.as_posix(), json.loads(label_path.read_text(encoding="utf-8"))
+        rng = np.random.default_rng(_stable_seed(seed, utt_id, condition))
+        clean = _load(prompt.path)
+        clean = clean * (CLEAN_RMS / max(float(np.sqrt(np.mean(clean**2))), 1e-9))
+        out, labels = self._render(clean, condition, split, rng, babble, events)
+        peak = float(np.max(np.abs(out)))
+        if peak > 0.99:  # peaky noise: scale mixture and reference alike, never clip
+            clean, out = clean * (0.99 / peak), out * (0.99 / peak)
+        write_audio(root / rel, out, RATE)
+        written, _ = read_audio(root / rel, RATE)  # label exactly what is stored
+        labels.update(quality_labels(clean.astype(np.float32), written))
+        labels.update(clean_id=clean_id, split_group=split)
+        noise = labels.get("noise_source")
+        kind = noise.partition("/")[0] if noise else None
+        noise_ids = self.noise_files(kind, split, babble, events) if kind else []
+        labels["sources"] = [prompt.source_id, *noise_ids]
+        atomic.write_json(label_path, labels)
+        return rel.as_posix(), labels
 
     def attribution(
         self,
