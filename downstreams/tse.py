@@ -42,14 +42,15 @@ from speechbench.downstreams.base import (
     TrainOptions,
     UpstreamInfo,
 )
-from speechbench.downstreams.tse_models import Extractor
+from speechbench.downstreams.tse_models import Extractor, StftMaskHead
 from speechbench.downstreams.tse_quant import enable_quantization, set_temperature, write_packed
 from speechbench.metrics.bootstrap import mean_ci
 from speechbench.metrics.quality import pesq_wb, stoi
 from speechbench.metrics.separation import si_sdr, wrong_speaker_rate
 from torch import nn
 
-from speechbench import paths
+from speechbench import audio, paths
+from speechbench.batching import pad_stack
 from speechbench.corpora.base import Utterance
 from speechbench.errors import AudioError, ConfigError
 from speechbench.options import option
@@ -68,6 +69,7 @@ class TseOptions(TrainOptions):
     lr_patience: int = option(2, low=1, budget=True, doc="epochs before the lr is halved")
     crop_seconds: float = option(1.0, low=0.05, high=30.0, budget=True)
     sample_rate: int = option(8000, choices=(8000, 16000))
+    model: str = option("limuse", choices=("limuse", "stft-mask"), doc="stft-mask: SUPERB")
     groups: int = option(16, low=1, high=128, doc="K: groups of group communication")
     gc: bool = option(True, doc="False: TasNet blocks (no group communication, no TAC)")
     voiceprint: bool = option(True, doc="False: no enrollment cue (ablation)")
@@ -125,10 +127,12 @@ class TargetSpeakerExtraction(GradientTrained):
     # ---- declaration
     def inputs(self, stage):
         rate = self.options.sample_rate
-        streams = {
-            "main": Input("waveform", sample_rate=rate, channels=(1, 2)),
-            "reference": Input("waveform", sample_rate=rate),
-        }
+        main = (
+            Input("features")  # the mixture's waveform is read beside it (_mixture)
+            if self.options.model == "stft-mask"
+            else Input("waveform", sample_rate=rate, channels=(1, 2))
+        )
+        streams = {"main": main, "reference": Input("waveform", sample_rate=rate)}
         if self.options.voiceprint:
             streams["enroll"] = Input("features")
         return streams
@@ -170,6 +174,22 @@ class TargetSpeakerExtraction(GradientTrained):
     def build_head(self, upstream: UpstreamInfo) -> nn.Module:
         assert self.data is not None
         corpus = self.data.corpora[self.data.names[0]].corpus
+        if self.options.model == "stft-mask":
+            if upstream.level != "frame":
+                raise ConfigError(
+                    f"downstream.model=stft-mask masks the mixture from its frame features; "
+                    f"upstream {upstream.name} gives one vector per utterance (use a "
+                    "frame-level upstream such as mfcc, fbank or ctap)"
+                )
+            if self.options.quantize:
+                raise ConfigError("downstream.quantize=true applies to downstream.model=limuse")
+            return StftMaskHead(
+                upstream.dim,
+                upstream.num_layers,
+                upstream.frame_rate,
+                self.options.sample_rate,
+                voiceprint=self.options.voiceprint,
+            )
         head = self._network(corpus.streams.get("main", 1), upstream.dim, upstream.num_layers)
         if self.options.init_from:
             state = _load_init(self.options.init_from)
@@ -237,8 +257,11 @@ class TargetSpeakerExtraction(GradientTrained):
     def loss(self, head: nn.Module, batch: Batch) -> torch.Tensor:
         opts = getattr(self, "_stage_options", self.options)
         rate = self.options.sample_rate
-        mix, ref = _mixture(batch), batch.audio["reference"]
-        lengths = batch.lengths["main"]
+        mix, ref = self._mixture(batch), batch.audio["reference"]
+        lengths = batch.lengths["reference"]
+        if isinstance(head, StftMaskHead):  # whole mixtures: the BLSTM is cheap
+            est = head(mix[:, 0], batch.features["main"], *self._enroll(batch))
+            return neg_si_sdr(est, ref, lengths)
         crop = min(int(round(opts.crop_seconds * rate)), mix.shape[-1])
         if head.training:  # a random window per mixture (torch RNG: seeded per epoch)
             spare = (lengths - crop).clamp_min(0)
@@ -262,14 +285,33 @@ class TargetSpeakerExtraction(GradientTrained):
     def predict(self, head: nn.Module, batch: Batch) -> list[torch.Tensor]:
         """One estimate per mixture, each run alone at its own length (no padding in
         the global layer norms)."""
-        mix = _mixture(batch)
+        mix = self._mixture(batch)
         enroll, enroll_lengths = self._enroll(batch)
         out = []
-        for k, n in enumerate(batch.lengths["main"].tolist()):
+        for k, n in enumerate(batch.lengths["reference"].tolist()):
             e = None if enroll is None else enroll[k : k + 1, :, : int(enroll_lengths[k])]
             el = None if enroll_lengths is None else enroll_lengths[k : k + 1]
-            out.append(head(mix[k : k + 1, :, :n], e, el)[0])
+            if isinstance(head, StftMaskHead):
+                frames = int(batch.lengths["main"][k])
+                feats = batch.features["main"][k : k + 1, :, :frames]
+                out.append(head(mix[k : k + 1, 0, :n], feats, e, el)[0])
+            else:
+                out.append(head(mix[k : k + 1, :, :n], e, el)[0])
         return out
+
+    def _mixture(self, batch: Batch) -> torch.Tensor:
+        """B x C x S mixture waveforms: the batch's, or (when the task reads the mixture's
+        features) read here at the task's rate and padded like the reference."""
+        if "main" in batch.audio:
+            mix = batch.audio["main"]
+            return mix.unsqueeze(1) if mix.dim() == 2 else mix
+        assert self.data is not None
+        corpus = self.data.corpora[batch.corpus].corpus
+        rate = self.options.sample_rate
+        wavs = [audio.load(corpus.audio_path(r), rate, r.sample_rate) for r in batch.records]
+        mix, _ = pad_stack(wavs)
+        width = batch.audio["reference"].shape[-1]
+        return nn.functional.pad(mix, (0, max(0, width - mix.shape[-1])))[:, None, :width]
 
     def score(self, predictions, records, stage):
         raise AssertionError("evaluate() scores: the references come with the batches")
@@ -280,11 +322,11 @@ class TargetSpeakerExtraction(GradientTrained):
         kept = 0
         with torch.no_grad():
             for batch in batches:
-                mix = _mixture(batch)
+                mix = self._mixture(batch)
                 for k, (record, est) in enumerate(
                     zip(batch.records, self.predict(head, batch), strict=True)
                 ):
-                    n = int(batch.lengths["main"][k])
+                    n = int(batch.lengths["reference"][k])
                     ref = batch.audio["reference"][k, :n]
                     est_all.append(est[:n])
                     ref_all.append(ref)
@@ -313,6 +355,11 @@ class TargetSpeakerExtraction(GradientTrained):
     def size_scores(self, head: nn.Module) -> dict[str, float]:
         """Parameters and the MEASURED sizes: bytes of the bit-packed model file, and of
         the same network without GC at full precision (the compression baseline)."""
+        params = float(sum(p.numel() for p in head.parameters() if p.requires_grad))
+        if not isinstance(head, Extractor):
+            with tempfile.TemporaryDirectory() as tmp:
+                size = write_packed(head, Path(tmp) / "model.sbq")
+            return {"params": params, "size_mb": size / MB}
         first = self.data.corpora[self.data.names[0]].corpus  # type: ignore[union-attr]
         vp = head.voiceprint.fc if head.voiceprint is not None else None
         dim, layers = (vp.in_features, head.voiceprint.layer_sum.logits.numel()) if vp else (1, 1)
@@ -321,16 +368,11 @@ class TargetSpeakerExtraction(GradientTrained):
             size = write_packed(head, Path(tmp) / "model.sbq")
             size_nogc = write_packed(baseline, Path(tmp) / "nogc.sbq")
         return {
-            "params": float(sum(p.numel() for p in head.parameters() if p.requires_grad)),
+            "params": params,
             "size_mb": size / MB,
             "size_nogc_mb": size_nogc / MB,
             "compression_ratio": size_nogc / size,
         }
-
-
-def _mixture(batch: Batch) -> torch.Tensor:
-    mix = batch.audio["main"]
-    return mix.unsqueeze(1) if mix.dim() == 2 else mix  # B x C x S
 
 
 def _model_min_samples(opts: TseOptions) -> int:
