@@ -63,7 +63,7 @@ TEMPERATURE_PER_EPOCH = 5.0  # LiMuSE: T = 5 x epoch
 class TseOptions(TrainOptions):
     lr: float = 1e-3
     batch_size: int = 4
-    max_epochs: int = option(4, low=1, budget=True)
+    max_epochs: int = option(8, low=1, budget=True)
     patience: int = 6  # stop after 6 epochs without a better dev score
     grad_clip: float = 5.0
     lr_patience: int = option(2, low=1, budget=True, doc="epochs before the lr is halved")
@@ -79,7 +79,7 @@ class TseOptions(TrainOptions):
     quantize: bool = option(False, doc="3-bit weights / 8-bit activations fine-tune")
     qat_epochs: int = option(10, low=1, budget=True)
     qat_lr: float = option(1e-4, low=0.0, low_open=True)
-    qat_crop_seconds: float = option(0.4, low=0.05, high=30.0, budget=True)
+    qat_crop_seconds: float = option(0.25, low=0.05, high=30.0, budget=True)
     init_from: str = option("", doc="run id or checkpoint of the full-precision model")
     keep_audio: int = option(10, low=0, budget=True, doc="test mixtures whose audio is kept")
 
