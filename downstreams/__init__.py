@@ -8,4 +8,5 @@ BUILTINS: dict[str, str] = {
     "lid": "speechbench.downstreams.lid:LanguageID",
     "mos": "speechbench.downstreams.mos:MTQNetTask",
     "mos-ssl": "speechbench.downstreams.mos:MosSsl",
+    "tse": "speechbench.downstreams.tse:TargetSpeakerExtraction",
 }

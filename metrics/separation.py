@@ -216,3 +216,23 @@ def sdr(
         out.append(_ratio_db(proj_energy, error_energy))
     values = _clamp_db(torch.cat(out))
     return _silent_to_nan(values, _dot(ref, ref), "sdr")
+
+
+@metric(
+    "wrong_speaker_rate",
+    higher_is_better=False,
+    range=(0.0, 1.0),
+    level="utterance",
+    definition="share of mixtures whose estimate is closer in SI-SDR to the interferer "
+    "than to the target (target speaker extraction's characteristic failure)",
+    inputs="audio+interferer",
+)
+def wrong_speaker_rate(
+    estimates: Any, references: Any, interferers: Any, lengths: Any = None
+) -> torch.Tensor:
+    """1.0 per utterance where SI-SDR(estimate, interferer) > SI-SDR(estimate, target),
+    else 0.0 (NaN where either reference is silent); the mean is the rate."""
+    to_target = si_sdr(estimates, references, lengths)
+    to_interferer = si_sdr(estimates, interferers, lengths)
+    wrong = (to_interferer > to_target).to(torch.float64)
+    return wrong.masked_fill(to_target.isnan() | to_interferer.isnan(), float("nan"))
