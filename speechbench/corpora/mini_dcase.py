@@ -138,8 +138,8 @@ class MiniDcase(Corpus):
     """Acoustic scene classification, audio tagging and sound event detection corpus."""
 
     name = "mini-dcase"
-    # 3: 900 clips, the three views, same-class overlaps merged; 2: the shared split, a dev pool of its own
-    # (1: dev reused train files)
+    # 3: 900 clips, the three views, same-class overlaps merged; 2: the shared split,
+    # a dev pool of its own (1: dev reused train files)
     version = "3"
     license = "mixed CC0/CC-BY(-SA)/GPL/LGPL event sounds, see ATTRIBUTION"
     description = (
