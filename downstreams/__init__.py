@@ -6,4 +6,7 @@ BUILTINS: dict[str, str] = {
     "sv": "speechbench.downstreams.sv:SpeakerVerification",
     "sv-gmm-ubm": "speechbench.downstreams.gmm_ubm:GmmUbmVerification",
     "lid": "speechbench.downstreams.lid:LanguageID",
+    "asc": "speechbench.downstreams.scenes:AcousticScenes",
+    "tag": "speechbench.downstreams.scenes:AudioTagging",
+    "sed": "speechbench.downstreams.scenes:SoundEventDetection",
 }
