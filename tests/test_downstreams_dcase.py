@@ -2,8 +2,8 @@
 
 Metric checks are against independent computations: a hand-worked 1 s segment case for
 sed_eval, the DCASE 2019 task 2 reference lwlrap code (Dan Ellis' colab, re-typed below),
-PSDS (through sed_scores_eval) against hand-worked ROCs, and mel128 against librosa. The tasks run end to end on a generated
-corpus of tone events over coloured noise (``tests/dcase_fakes.py``).
+PSDS (through sed_scores_eval) against hand-worked ROCs, and mel128 against librosa.
+The tasks run end to end on generated tone events over noise (``tests/dcase_fakes.py``).
 """
 
 from __future__ import annotations
