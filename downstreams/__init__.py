@@ -9,4 +9,5 @@ BUILTINS: dict[str, str] = {
     "asc": "speechbench.downstreams.scenes:AcousticScenes",
     "tag": "speechbench.downstreams.scenes:AudioTagging",
     "sed": "speechbench.downstreams.scenes:SoundEventDetection",
+    "dcasenet": "speechbench.downstreams.dcasenet:DCASENet",
 }

@@ -1,0 +1,86 @@
+"""dcasenet: joint training over three corpora with per-task batches, then per-task
+fine-tuning from the joint network; the three architectures; one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from dcase_fakes import register_fakes
+from speechbench.downstreams.dcasenet import DCASENetCore, DCASENetOptions
+
+from speechbench import paths
+from speechbench.errors import ConfigError, CorpusError
+from speechbench.runner import run
+
+VIEWS = "corpus=tones-asc,tones-tag,tones-sed"
+FAST = ["upstream=mel128", "downstream=dcasenet", "threads=1", "downstream.bootstrap=0"]
+
+
+@pytest.fixture
+def fakes(sb_home):
+    register_fakes()
+    return sb_home
+
+
+@pytest.mark.parametrize("arch", ["v1", "v2", "v3"])
+def test_every_architecture_gives_each_task_its_output_shape(arch):
+    core = DCASENetCore(128, 1, {"asc": 3, "tag": 4, "sed": 5}, DCASENetOptions(arch=arch))
+    out = core(torch.randn(2, 1, 101, 128), torch.tensor([101, 60]))
+    assert out["asc"].shape == (2, 3) and out["tag"].shape == (2, 4)
+    assert out["sed"].shape == (2, 101, 5)  # back at the upstream's frame rate
+
+
+def test_joint_then_finetune_over_three_corpora(fakes):
+    result = run([*FAST, VIEWS, "downstream.arch=v3", "downstream.max_epochs=6",
+                  "downstream.finetune_epochs=2"])  # fmt: skip
+    row = result.row
+    assert row["primary_metric"] == "accuracy@tones-asc"
+    m = row["metrics"]
+    for key in ("accuracy", "uar", "accuracy_joint"):
+        assert f"{key}@tones-asc" in m
+    assert "lwlrap@tones-tag" in m and "lwlrap_joint@tones-tag" in m
+    assert "segment_er@tones-sed" in m and "segment_er_joint@tones-sed" in m
+    assert "accuracy@tones-sed" not in m and "segment_er@tones-asc" not in m  # one task each
+    assert m["segment_er_allzero@tones-sed"] == pytest.approx(1.0)
+    assert m["accuracy@tones-asc"] > 0.6 and m["lwlrap@tones-tag"] > 0.7
+    training = json.loads(
+        (paths.results_dir() / "runs" / result.run_id / "training.json").read_text()
+    )
+    stages = [(s["name"], s.get("corpora")) for s in training["stages"]]
+    assert stages == [
+        ("joint", ["tones-asc", "tones-tag", "tones-sed"]),
+        ("finetune-asc", ["tones-asc"]),
+        ("finetune-tag", ["tones-tag"]),
+        ("finetune-sed", ["tones-sed"]),
+        ("postprocess:sed", None),
+    ]
+    post = training["stages"][-1]
+    assert set(post) >= {"final", "joint", "prior"}  # thresholds of both SED networks
+    tuned = [h for h in training["history"] if h.get("stage") == "finetune-asc"]
+    assert tuned[0]["lr"] == pytest.approx(2e-4)
+
+
+def test_one_task_is_a_single_stage_baseline_and_mixup_switches_off(fakes):
+    result = run([*FAST, "corpus=tones-sed", "downstream.tasks=sed", "downstream.arch=v1",
+                  "downstream.mixup=false", "downstream.max_epochs=3"])  # fmt: skip
+    m = result.row["metrics"]
+    assert result.row["primary_metric"] == "segment_er"
+    assert "segment_er_joint" not in m and "psds1" in m and "segment_er_prior" in m
+    assert "downstream.mixup=false" in result.row["system"].split()
+
+
+def test_one_corpus_with_all_three_labels_trains_all_tasks(fakes):
+    m = run([*FAST, "corpus=tones-all", "downstream.arch=v2", "downstream.max_epochs=2",
+             "downstream.finetune=false"]).row["metrics"]  # fmt: skip
+    assert {"accuracy", "lwlrap", "segment_er"} <= set(m) and "accuracy_joint" not in m
+
+
+def test_bad_task_lists_and_corpora_are_one_line(fakes):
+    with pytest.raises(ConfigError, match="downstream.tasks: a comma-separated subset"):
+        run([*FAST, VIEWS, "downstream.tasks=asc,scenes"])
+    with pytest.raises(CorpusError, match="corpus tones-sed carries none of labels.scene"):
+        run([*FAST, VIEWS, "downstream.tasks=asc,tag"])
+    with pytest.raises(CorpusError, match="includes sed but no corpus of the run has"):
+        run([*FAST, "corpus=tones-asc,tones-tag"])
