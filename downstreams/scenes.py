@@ -418,7 +418,7 @@ def tune_post(
 # ---------------------------------------------------------------- light heads
 @dataclass
 class SceneOptions(TrainOptions):
-    hidden: int = option(256, low=8)
+    hidden: int = option(128, low=8)
     dropout: float = option(0.2, low=0.0, high=0.95)
     # resamples for the test interval of the primary metric; 0: none
     bootstrap: int = option(1000, low=0, budget=True)
