@@ -18,8 +18,9 @@ ways of attaching the tasks (``downstream.arch``):
 **Scaled to 2 CPU cores** (same shape, smaller): 3 conv blocks (3x3 conv, BN, ReLU,
 average pooling; ``channels`` 16/32/64 instead of the paper's much wider blocks), time
 pooled once by 2 (25 frames/s inside; SED outputs are repeated back to the upstream's
-frame rate), frequency reduced 4x per block (the first conv strides 2 in frequency), one BiGRU layer of ``gru`` = 64 units
-per direction, task layers of 64 units; ~0.2 M parameters. Input: any frame-level
+frame rate), frequency reduced 4x per block (the first conv strides 2 in frequency),
+one BiGRU layer of ``gru`` = 64 units per direction, task layers of 64 units; 0.15 M
+parameters. Input: any frame-level
 upstream (``mel128`` is the paper's input; its rows are "from scratch").
 
 **Training.** ``downstream.tasks`` (any subset of asc,tag,sed) selects the tasks; each
@@ -41,6 +42,7 @@ training for each reported network, as in the ``sed`` downstream.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +148,7 @@ class ConvBlocks(nn.Module):
         self.net = nn.Sequential(*layers)
         freq = dim
         for (_, f), (_, step) in zip(self.POOLS, self.STRIDES, strict=True):
-            freq = -(-(-(-freq // step)) // f)
+            freq = math.ceil(math.ceil(freq / step) / f)
         self.out_dim = c_in * freq
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
