@@ -100,15 +100,15 @@ class DCASENetOptions(TrainOptions):
     mixup_alpha: float = option(0.2, low=0.0, low_open=True, high=10.0)
     finetune: bool = True
     finetune_lr: float = option(2e-4, low=0.0, low_open=True, high=10.0)
-    finetune_epochs: int = option(6, low=1, budget=True)
+    finetune_epochs: int = option(4, low=1, budget=True)
     channels: int = option(16, low=1, high=256)
     gru: int = option(64, low=1, high=1024)
     task_dim: int = option(64, low=1, high=1024)
     dropout: float = option(0.2, low=0.0, high=0.95)
     bootstrap: int = option(200, low=0, budget=True)
     lr: float = 1e-3
-    max_epochs: int = 20  # about 1 min per joint epoch over the three views on 1 thread
-    patience: int = 5
+    max_epochs: int = 12  # ~45-60 s per joint epoch over the three views on 1 thread
+    patience: int = 4
 
 
 def selected_tasks(spec: str) -> tuple[str, ...]:
