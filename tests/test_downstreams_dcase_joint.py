@@ -33,8 +33,8 @@ def test_every_architecture_gives_each_task_its_output_shape(arch):
 
 
 def test_joint_then_finetune_over_three_corpora(fakes):
-    result = run([*FAST, VIEWS, "downstream.arch=v3", "downstream.max_epochs=6",
-                  "downstream.finetune_epochs=2"])  # fmt: skip
+    result = run([*FAST, VIEWS, "downstream.arch=v3", "downstream.max_epochs=4",
+                  "downstream.finetune_epochs=1"])  # fmt: skip
     row = result.row
     assert row["primary_metric"] == "accuracy@tones-asc"
     m = row["metrics"]
