@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from dcase_fakes import register_fakes
+from public_fakes import text, tone
 from speechbench.downstreams.dcasenet import DCASENetCore, DCASENetOptions
 
 from speechbench import paths
@@ -84,3 +85,62 @@ def test_bad_task_lists_and_corpora_are_one_line(fakes):
         run([*FAST, VIEWS, "downstream.tasks=asc,tag"])
     with pytest.raises(CorpusError, match="includes sed but no corpus of the run has"):
         run([*FAST, "corpus=tones-asc,tones-tag"])
+
+
+# ------------------------------------------------------------------ the paper's corpora
+def _tau_tree(root):
+    corpus = root / "tau"
+    meta = ["filename\tscene_label\tidentifier\tsource_label"]
+    folds = {"train": ["filename\tscene_label"], "evaluate": ["filename\tscene_label"]}
+    for i in range(12):
+        scene, freq = (("park", 300.0), ("bus", 1800.0))[i % 2]
+        name = f"audio/{scene}-lyon-{i}-{i}-a.wav"
+        tone(corpus / name, 44100, 1.0, freq=freq)
+        meta.append(f"{name}\t{scene}\tlyon-{i}\ta")
+        folds["train" if i < 8 else "evaluate"].append(f"{name}\t{scene}")
+    text(corpus / "meta.csv", "\n".join(meta) + "\n")
+    for fold, lines in folds.items():
+        text(corpus / "evaluation_setup" / f"fold1_{fold}.csv", "\n".join(lines) + "\n")
+    return corpus
+
+
+def _fsd_tree(root):
+    corpus = root / "fsd"
+    meta = corpus / "FSDKaggle2019.meta"
+    rows = {"train_curated": [], "test": []}
+    for i in range(12):
+        label, freq = (("Bark", 500.0), ("Chirp", 2500.0))[i % 2]
+        part = "train_curated" if i < 8 else "test"
+        name = f"{i:08x}.wav"
+        tone(corpus / f"FSDKaggle2019.audio_{part}" / name, 44100, 1.0, freq=freq)
+        rows[part].append(f'{name},"{label}",{i},CC0' if part == "train_curated" else
+                          f'{name},"{label}",Public,{i},CC0')  # fmt: skip
+    text(
+        meta / "train_curated_post_competition.csv",
+        "fname,labels,freesound_id,license\n" + "\n".join(rows["train_curated"]) + "\n",
+    )
+    text(meta / "test_post_competition.csv",
+         "fname,labels,usage,freesound_id,license\n" + "\n".join(rows["test"]) + "\n")  # fmt: skip
+    return corpus
+
+
+def _nigens_tree(root):
+    corpus = root / "nigens"
+    for fold in (1, 2, 3, 3, 3):
+        for mix in range(2):
+            name = f"fold{fold}_room1_mix{fold}{mix:02d}{len(list(corpus.glob('**/*.wav')))}_ov1"
+            tone(corpus / "foa_dev" / f"{name}.wav", 24000, 2.0, channels=4)
+            text(corpus / "metadata_dev" / f"{name}.csv", "2,6,0,0,0\n3,6,0,0,0\n12,1,0,0,0\n")
+    return corpus
+
+
+def test_joint_training_over_the_public_corpus_loaders_on_fake_trees(fakes, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEECHBENCH_TAU_ASC2020_DIR", str(_tau_tree(tmp_path)))
+    monkeypatch.setenv("SPEECHBENCH_FSDKAGGLE2019_DIR", str(_fsd_tree(tmp_path)))
+    monkeypatch.setenv("SPEECHBENCH_TAU_NIGENS_DIR", str(_nigens_tree(tmp_path)))
+    corpora = "corpus=tau-asc2020-mobile,fsdkaggle2019,tau-nigens-dcase2020"
+    row = run([*FAST, corpora, "downstream.max_epochs=1", "downstream.finetune=false"]).row
+    assert [c["name"] for c in row["corpora"]] == corpora.removeprefix("corpus=").split(",")
+    m = row["metrics"]
+    assert "accuracy@tau-asc2020-mobile" in m and "lwlrap@fsdkaggle2019" in m
+    assert "segment_er@tau-nigens-dcase2020" in m and "psds1@tau-nigens-dcase2020" in m
