@@ -422,8 +422,8 @@ class SceneOptions(TrainOptions):
     dropout: float = option(0.2, low=0.0, high=0.95)
     # resamples for the test interval of the primary metric; 0: none
     bootstrap: int = option(1000, low=0, budget=True)
-    max_epochs: int = 40
-    patience: int = 8
+    max_epochs: int = 30
+    patience: int = 6
 
 
 class FrameEncoder(nn.Module):
@@ -593,6 +593,7 @@ class AudioTagging(_SceneTask):
 @dataclass
 class SedOptions(SceneOptions):
     bootstrap: int = option(200, low=0, budget=True)  # sed_eval per resample: slower
+    max_epochs: int = 25  # a BiGRU over 500 frames: ~15 s per epoch on one thread
 
 
 class SoundEventDetection(_SceneTask):
