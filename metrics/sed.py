@@ -264,6 +264,7 @@ def _writable_scores_for_cython() -> None:
     higher_is_better=True,
     range=(0.0, 1.0),
     definition="PSDS scenario 1 (DTC=GTC=0.7, alpha_st=1, eFPR<=100/h), sed_scores_eval",
+    inputs="sed_scores",
 )
 def psds1(references, scores, frame_times, classes, durations) -> float:
     """Polyphonic sound detection score, DCASE task 4 scenario 1, threshold-independent."""

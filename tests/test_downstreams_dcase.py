@@ -202,3 +202,27 @@ def test_unknown_test_scene_is_one_line(fakes, monkeypatch):
     monkeypatch.setattr(tone_scenes.TonesAsc, "build", with_unknown_scene)
     with pytest.raises(CorpusError, match=r"asc class\(es\) \['beach'\] that no training"):
         run(["upstream=mel128", "downstream=asc", "corpus=tones-asc", "downstream.max_epochs=1"])
+
+
+def test_psds1_from_files_through_the_score_command(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from speechbench.score import score_command
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command("score")(score_command)
+    (tmp_path / "ref.tsv").write_text("f1\t10.0\t20.0\ta\n")
+    tables = tmp_path / "scores"
+    tables.mkdir()
+    rows = ["onset\toffset\ta"] + [
+        f"{k}\t{k + 1}\t{0.9 if 10 <= k < 20 else 0.95 if 100 <= k < 110 else 0.0}"
+        for k in range(3600)
+    ]
+    (tables / "f1.tsv").write_text("\n".join(rows) + "\n")
+    args = ["score", "psds1", "--ref", str(tmp_path / "ref.tsv"), "--hyp", str(tables)]
+    args += ["--format", "json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["value"] == pytest.approx(0.99)  # the hand-worked ROC
