@@ -9,4 +9,8 @@ BUILTINS: dict[str, str] = {
     "mos": "speechbench.downstreams.mos:MTQNetTask",
     "mos-ssl": "speechbench.downstreams.mos:MosSsl",
     "tse": "speechbench.downstreams.tse:TargetSpeakerExtraction",
+    "asc": "speechbench.downstreams.scenes:AcousticScenes",
+    "tag": "speechbench.downstreams.scenes:AudioTagging",
+    "sed": "speechbench.downstreams.scenes:SoundEventDetection",
+    "dcasenet": "speechbench.downstreams.dcasenet:DCASENet",
 }

@@ -17,6 +17,7 @@ BUILTINS: dict[str, str] = {
     "segment_er": "speechbench.metrics.sed:segment_error_rate",
     "event_f1": "speechbench.metrics.sed:event_f1",
     "event_er": "speechbench.metrics.sed:event_error_rate",
+    "psds1": "speechbench.metrics.sed:psds1",
     "si_sdr": "speechbench.metrics.separation:si_sdr",
     "si_sdri": "speechbench.metrics.separation:si_sdr_improvement",
     "sdr": "speechbench.metrics.separation:sdr",

@@ -178,3 +178,94 @@ def event_f1(references, estimates, durations=None) -> float:
 def event_error_rate(references, estimates, durations=None) -> float:
     """Event-based error rate with the same matching rule as event_f1."""
     return sed_metrics(references, estimates, durations)["event_er"]
+
+
+# -- PSDS (threshold-independent) -----------------------------------------------------------
+# DCASE 2021-2023 task 4 scenario 1: detection and ground-truth intersection criteria 0.7,
+# no cross-trigger penalty, instability across classes weighted 1, eFPR up to 100 per hour.
+PSDS1 = {
+    "dtc_threshold": 0.7,
+    "gtc_threshold": 0.7,
+    "cttc_threshold": None,
+    "alpha_ct": 0.0,
+    "alpha_st": 1.0,
+    "max_efpr": 100.0,
+}
+
+
+def psds_scenario1(
+    references: Sequence[Sequence[Event]],
+    scores: Sequence[Any],
+    frame_times: Sequence[Any],
+    classes: Sequence[str],
+    durations: Sequence[float],
+) -> float:
+    """PSDS scenario 1 (Bilen et al. 2020) of frame-level scores, computed exactly by
+    sed_scores_eval (Ebbers et al. 2022) over every threshold the scores hold.
+
+    ``scores[i]`` is a T_i x C array of class scores of file i, ``frame_times[i]`` its
+    T_i + 1 frame boundaries in seconds; ``classes`` names the C columns.
+    """
+    from sed_scores_eval.base_modules.scores import create_score_dataframe
+    from sed_scores_eval.intersection_based import psds
+
+    _writable_scores_for_cython()
+
+    same_length("reference files", references, "score files", scores)
+    same_length("reference files", references, "frame times", frame_times)
+    same_length("reference files", references, "durations", durations)
+    names = [f"file{i}" for i in range(len(references))]
+    truth, frames = {}, {}
+    for name, ref, score, times in zip(names, references, scores, frame_times, strict=True):
+        events = _event_dicts(ref, name, "reference")
+        truth[name] = [(e["event_onset"], e["event_offset"], e["event_label"]) for e in events]
+        unknown = {e[2] for e in truth[name]} - set(classes)
+        if unknown:
+            raise ConfigError(
+                f"reference of {name} has class(es) {sorted(unknown)} that the scores lack "
+                f"(scored: {', '.join(classes)})"
+            )
+        frames[name] = create_score_dataframe(
+            np.asarray(score, float), np.asarray(times), list(classes)
+        )
+    if not any(truth.values()):
+        raise ConfigError("no reference event in any file; PSDS needs some")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value, *_ = psds(
+            scores=frames,
+            ground_truth=truth,
+            audio_durations={n: float(d) for n, d in zip(names, durations, strict=True)},
+            **PSDS1,
+        )
+    return float(value)
+
+
+def _writable_scores_for_cython() -> None:
+    """sed_scores_eval 0.0.4 hands ``DataFrame.to_numpy()`` to a Cython function typed for
+    writable buffers; under pandas 3 (copy-on-write) that array is read-only and the call
+    fails ("buffer source array is read-only"). Copying the two arrays first is the whole
+    fix; the computation is unchanged."""
+    from sed_scores_eval.base_modules import statistics
+
+    original = statistics.onset_offset_curves
+    if getattr(original, "_speechbench_copy", False):
+        return
+
+    def onset_offset_curves(scores, timestamps, change_point_candidates=None):
+        return original(np.array(scores), np.array(timestamps), change_point_candidates)
+
+    onset_offset_curves._speechbench_copy = True  # type: ignore[attr-defined]
+    statistics.onset_offset_curves = onset_offset_curves
+
+
+@metric(
+    "psds1",
+    higher_is_better=True,
+    range=(0.0, 1.0),
+    definition="PSDS scenario 1 (DTC=GTC=0.7, alpha_st=1, eFPR<=100/h), sed_scores_eval",
+    inputs="sed_scores",
+)
+def psds1(references, scores, frame_times, classes, durations) -> float:
+    """Polyphonic sound detection score, DCASE task 4 scenario 1, threshold-independent."""
+    return psds_scenario1(references, scores, frame_times, classes, durations)

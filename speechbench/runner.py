@@ -125,7 +125,10 @@ def run(args: list[str], force: bool = False, store: ResultsStore | None = None)
 
 
 def corpora_of(config: ResolvedConfig, downstream_cls: type[Downstream]) -> list[Corpus]:
-    names = config.settings.corpora or [downstream_cls.default_corpus]
+    # a joint-training task may default to several corpora, comma-separated
+    names = config.settings.corpora or [
+        c.strip() for c in downstream_cls.default_corpus.split(",") if c.strip()
+    ]
     if len(set(names)) != len(names):
         raise ConfigError(f"corpus={config.settings.corpus}: a corpus is named twice")
     return [registry.get("corpora", name)() for name in names]

@@ -113,6 +113,8 @@ def _inputs(spec, ref, hyp, trials, mix, normalize, workers) -> tuple[tuple, dic
         args, keys = score_io.load_lid(ref, hyp)
     elif kind == "events":
         args, keys = score_io.load_events(ref, hyp)
+    elif kind == "sed_scores":
+        args, keys = score_io.load_sed_scores(ref, hyp)
     elif kind == "embeddings":
         args, keys = score_io.load_embeddings(ref, hyp)
     elif kind == "audio":

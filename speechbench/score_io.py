@@ -248,6 +248,34 @@ def load_events(ref: Path, hyp: Path):
     return ([refs[k] for k in keys], [hyps.get(k, []) for k in keys]), keys
 
 
+def load_sed_scores(ref: Path, hyp: Path):
+    """PSDS inputs: ``ref`` an event list as for ``events`` (``<file> <onset> <offset>
+    <label>``), ``hyp`` a folder of ``<file>.tsv`` frame-score tables in sed_scores_eval's
+    format (header ``onset offset CLASS...``, one row per frame); a file's duration is its
+    last frame offset."""
+    refs = _read_events(ref)
+    tables = _files(hyp, (".tsv",))
+    missing = sorted(set(refs) - set(tables))
+    if missing:
+        raise ConfigError(f"{hyp}: no score table for {missing[:3]}; write <file>.tsv per file")
+    keys = list(refs)
+    scores, times, classes = [], [], None
+    for key in keys:
+        rows = [line.split("\t") for _, line in _lines(tables[key])]
+        header, body = rows[0], rows[1:]
+        if header[:2] != ["onset", "offset"] or not body:
+            raise ConfigError(f"{tables[key]}: need a header `onset offset CLASS...` and rows")
+        if classes is None:
+            classes = header[2:]
+        elif header[2:] != classes:
+            raise ConfigError(f"{tables[key]}: classes {header[2:]} differ from {classes}")
+        values = np.array([[_number(v, tables[key], key) for v in row] for row in body])
+        scores.append(values[:, 2:])
+        times.append(np.concatenate([values[:, 0], values[-1:, 1]]))
+    durations = [float(t[-1]) for t in times]
+    return ([refs[k] for k in keys], scores, times, classes, durations), keys
+
+
 def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a directory (audio metrics compare two folders of files)")

@@ -4,7 +4,8 @@ Per stage of the task's schedule (``Downstream.schedule``: one stage by default;
 joint training over several corpora, then fine-tuning on one): the task's optimiser
 (AdamW on the head by default) and optional scheduler, gradient clipping, a dev
 evaluation after every epoch on the task's *selection* metric (cheap; "loss" = mean dev
-loss), early stopping (not before ``min_epochs``), best dev state restored at the end of
+loss, over every corpus of a joint stage unless the stage names ``select_on``), early
+stopping (not before ``min_epochs``), best dev state restored at the end of
 the stage. A checkpoint is written atomically after every epoch and marked done at the
 end of a stage, so an interrupted run resumes in the stage and epoch where it was.
 Checkpoints load with ``weights_only=True``; an unreadable one is moved aside with one
@@ -167,10 +168,14 @@ class GradientFitter(Fitter):
                 total += loss.item() * len(batch)
                 count += len(batch)
             head.eval()
-            if metric == LOSS:
-                dev_plans = data.batches(
-                    task, select_on, "dev", "dev", opts.batch_size, opts.max_batch_frames
-                )
+            if metric == LOSS:  # a joint stage without select_on: its corpora's dev, pooled
+                dev_plans = [
+                    plan
+                    for corpus in ((stage.select_on,) if stage.select_on else stage.corpora)
+                    for plan in data.batches(
+                        task, corpus, "dev", "dev", opts.batch_size, opts.max_batch_frames
+                    )
+                ]
                 scores = {LOSS: mean_loss(self.loss, head, dev_plans)}
             else:
                 scores = dev_scores(task, head, ctx, select_on)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.needs_apt
 
 SMALL = {
     "LANGUAGES": ("en",),
-    "CLIPS_PER_SCENE": {"train": 2, "dev": 1, "test": 1},
+    "CLIPS_PER_SCENE": {"train": 3, "dev": 3, "test": 3},
     "SPEECH_EVENT_PROMPTS": 12,
     "BABBLE_PROMPTS_PER_POOL": 4,
     "BEDS_PER_SCENE": 1,
@@ -113,6 +113,26 @@ def test_manifest_attribution_and_stats(built):
     assert (corpus.root / "stats.json").exists()
 
 
+def test_views_are_disjoint_thirds_with_one_label_type_each(built):
+    corpus, records = built
+    views = {
+        cls.view: cls(data_dir=corpus.data_dir).prepare()
+        for cls in (mini_dcase.MiniDcaseAsc, mini_dcase.MiniDcaseTag, mini_dcase.MiniDcaseSed)
+    }
+    ids = {view: {r.id for r in recs} for view, recs in views.items()}
+    assert set().union(*ids.values()) == {r.id for r in records}  # every clip in one view
+    assert sum(len(v) for v in ids.values()) == len(records)  # ... and only one
+    whole = {r.id: r for r in records}
+    for view, recs in views.items():
+        key = mini_dcase.VIEW_LABEL[view]
+        assert {r.split for r in recs} == {"train", "dev", "test"}
+        for record in recs:
+            assert set(record.labels) == {key, "sources"}
+            assert record.labels[key] == whole[record.id].labels[key]
+            assert record.split == whole[record.id].split
+            assert record.sha1 == whole[record.id].sha1  # the same audio
+
+
 def test_restart_skips_finished_clips(built, monkeypatch):
     corpus, records = built
     first = corpus.audio_path(records[0])
@@ -149,3 +169,8 @@ def test_missing_source_package_is_named(small, tmp_path, monkeypatch):
     with pytest.raises(CorpusError, match="no-such-sound-package-xyz"):
         corpus.prepare()
     assert not corpus.manifest_path.exists()
+
+
+def test_same_class_overlaps_are_merged():
+    merged = mini_dcase.merge_same_class([["a", 0, 2], ["b", 1, 3], ["a", 1.5, 4], ["a", 5, 6]])
+    assert merged == [["a", 0, 4], ["b", 1, 3], ["a", 5, 6]]

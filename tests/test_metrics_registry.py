@@ -16,6 +16,7 @@ INPUT_KINDS = {
     "tagging",
     "lid",
     "events",
+    "sed_scores",
     "audio",
     "embeddings",
 }

@@ -4,6 +4,7 @@ a third-party package adds one through the ``speechbench.upstreams`` entry point
 BUILTINS: dict[str, str] = {
     "mfcc": "speechbench.upstreams.spectral:MFCC",
     "fbank": "speechbench.upstreams.spectral:Fbank",
+    "mel128": "speechbench.upstreams.spectral:Mel128",
     "hubert": "speechbench.upstreams.ssl:HuBERT",
     "wavlm": "speechbench.upstreams.ssl:WavLM",
     "hubert-mini": "speechbench.upstreams.ssl:HuBERTMini",

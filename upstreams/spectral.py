@@ -4,6 +4,11 @@
 per-utterance cepstral mean and variance normalisation (CMVN): the classic GMM/HMM
 front end. ``fbank``: 80 log-mel filterbank energies, Kaldi compatible, with CMVN.
 Both are single-layer frame-level upstreams at 100 frames/s on 16 kHz audio.
+``mel128``: DCASENet's input (Jung et al. 2021): 128 log-mel energies from a 2048-point
+FFT over 40 ms Hann windows every 20 ms (50 frames/s), torchaudio's
+``MelSpectrogram`` (HTK mel scale, 0-8 kHz on 16 kHz audio; the paper's audio was
+44.1/48 kHz, so its mel bands reach higher), centred frames, no CMVN by default: the
+scene background level is information for ASC.
 """
 
 from __future__ import annotations
@@ -118,3 +123,53 @@ class Fbank(_KaldiUpstream):
             num_mel_bins=self.options.num_mel_bins,
             dither=0.0,
         )
+
+
+@dataclass
+class Mel128Options:
+    n_mels: int = option(128, low=1, high=256)
+    cmvn: bool = False
+
+
+class Mel128(Upstream):
+    name = "mel128"
+    description = "128 log-mel bands, 2048-point FFT, 40 ms window / 20 ms hop (DCASENet)"
+    Options = Mel128Options
+    sample_rate = 16000
+    frame_rate = 50.0
+    num_layers = 1
+    dim = 128  # with the default options
+    level = "frame"
+    N_FFT = 2048
+    WINDOW_S = 0.040
+    HOP_S = 0.020
+
+    def __init__(self, options: Mel128Options | None = None) -> None:
+        super().__init__(options)
+        self.dim = self.options.n_mels
+        self.hop = int(self.HOP_S * self.sample_rate)
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=self.sample_rate,
+            n_fft=self.N_FFT,
+            win_length=int(self.WINDOW_S * self.sample_rate),
+            hop_length=self.hop,
+            n_mels=self.options.n_mels,
+            center=True,
+            power=2.0,
+        )
+
+    def weights_fingerprint(self) -> str:
+        return "no-weights"
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        # centred STFT frames: frame k is centred on sample k * hop
+        return 1 + lengths // self.hop
+
+    @torch.no_grad()
+    def forward(self, wavs, lengths):
+        frames = []
+        for wav, n in zip(wavs, lengths.tolist(), strict=True):
+            feats = torch.log(self.mel(wav[:n].float()).T + 1e-6)  # T x n_mels
+            frames.append(cmvn(feats) if self.options.cmvn else feats)
+        padded, frame_lengths = pad_frames(frames)
+        return [padded], frame_lengths

@@ -22,6 +22,9 @@ BUILTINS: dict[str, str] = {
     "libri2mix": "speechbench.corpora.public.librimix:Libri2Mix",
     "mini-mos": "speechbench.corpora.mini_mos:MiniMos",
     "mini-dcase": "speechbench.corpora.mini_dcase:MiniDcase",
+    "mini-dcase-asc": "speechbench.corpora.mini_dcase:MiniDcaseAsc",
+    "mini-dcase-tag": "speechbench.corpora.mini_dcase:MiniDcaseTag",
+    "mini-dcase-sed": "speechbench.corpora.mini_dcase:MiniDcaseSed",
     "mini-phone": "speechbench.corpora.mini_phone:MiniPhone",
     "mini-vc": "speechbench.corpora.mini_vc:MiniVc",
 }

@@ -18,12 +18,21 @@ scaper (Salamon et al. 2017) does the mixing: loudness-based (LUFS) SNR against 
 background, fades and the JAMS annotation. Every random choice is drawn here from a
 per-clip seed and handed to scaper as a constant, so an interrupted build restarts with
 identical clips.
+
+Version 3 has 900 clips (5 scenes x 108 train / 24 dev / 48 test) and three disjoint
+*views*, corpora of their own (``mini-dcase-asc``, ``-tag``, ``-sed``): clip ``i`` of a
+scene and split belongs to view ``VIEWS[i % 3]``, and a view keeps only its own label
+type (scene, tags or strong events) plus ``sources``. Joint training then mixes three
+corpora with different clips, as DCASENet mixes three datasets, instead of three label
+sets on the same clips. A view hard-links (or copies) its clips from the whole corpus.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
@@ -93,6 +102,18 @@ MUSIC_EVENT_SECONDS = (2.0, 5.0)
 BED_SECONDS = 15.0
 
 
+def merge_same_class(events: list[list[Any]]) -> list[list[Any]]:
+    """Strong labels with overlapping events of one class merged into their union, sorted
+    by onset (version 3; a class is either active or not, as DCASE annotations are)."""
+    merged: list[list[Any]] = []
+    for label, onset, offset in sorted(events, key=lambda e: (e[0], e[1])):
+        if merged and merged[-1][0] == label and onset <= merged[-1][2]:
+            merged[-1][2] = max(merged[-1][2], offset)
+        else:
+            merged.append([label, onset, offset])
+    return sorted(merged, key=lambda e: (e[1], e[0]))
+
+
 def _stable_int(*parts: str) -> int:
     return int(hashlib.sha1("/".join(parts).encode()).hexdigest()[:12], 16)
 
@@ -117,7 +138,9 @@ class MiniDcase(Corpus):
     """Acoustic scene classification, audio tagging and sound event detection corpus."""
 
     name = "mini-dcase"
-    version = "2"  # 2: the shared split, a dev pool of its own (1: dev reused train files)
+    # 3: 900 clips, the three views, same-class overlaps merged; 2: the shared split,
+    # a dev pool of its own (1: dev reused train files)
+    version = "3"
     license = "mixed CC0/CC-BY(-SA)/GPL/LGPL event sounds, see ATTRIBUTION"
     description = (
         "10 s scaper soundscapes of real event sounds (sound themes, CC0 animals, speech, "
@@ -127,10 +150,10 @@ class MiniDcase(Corpus):
     provides = ("labels.scene", "labels.tags", "labels.events")
 
     LANGUAGES: ClassVar[tuple[str, ...]] = ("en", "es", "fr", "it", "ru")
-    CLIPS_PER_SCENE: ClassVar[dict[str, int]] = {"train": 36, "dev": 8, "test": 16}
+    CLIPS_PER_SCENE: ClassVar[dict[str, int]] = {"train": 108, "dev": 24, "test": 48}
     SPEECH_EVENT_PROMPTS: ClassVar[int] = 45
     BABBLE_PROMPTS_PER_POOL: ClassVar[int] = 12
-    BEDS_PER_SCENE: ClassVar[int] = 3
+    BEDS_PER_SCENE: ClassVar[int] = 4
     SEED: ClassVar[str] = "mini-dcase-1"
 
     # -- sources ---------------------------------------------------------------------------
@@ -313,9 +336,8 @@ class MiniDcase(Corpus):
             audio, _, annotations, _ = mixer.generate(
                 fix_clipping=True, disable_sox_warnings=True, disable_instantiation_warnings=True
             )
-        strong = sorted(
-            [[label, round(float(on), 3), round(float(off), 3)] for on, off, label in annotations],
-            key=lambda e: (e[1], e[0]),
+        strong = merge_same_class(
+            [[label, round(float(on), 3), round(float(off), 3)] for on, off, label in annotations]
         )
         labels = {
             "scene": scene_name,
@@ -399,3 +421,70 @@ class MiniDcase(Corpus):
             "music (CC-BY-SA-3.0).",
         ]
         return "\n".join(lines)
+
+
+# -- views ---------------------------------------------------------------------------------
+VIEWS = ("asc", "tag", "sed")
+VIEW_LABEL = {"asc": "scene", "tag": "tags", "sed": "events"}
+
+
+def view_of(clip_id: str) -> str:
+    """The view a clip belongs to: ``VIEWS[i % 3]`` for clip ``SCENE-SPLIT-i``."""
+    return VIEWS[int(clip_id.rsplit("-", 1)[1]) % len(VIEWS)]
+
+
+class MiniDcaseView(Corpus):
+    """One third of mini-dcase's clips (every split, every scene) with one label type."""
+
+    view: ClassVar[str]
+    version = MiniDcase.version
+    license = MiniDcase.license
+    sample_rate = RATE
+
+    def build(self, root: Path) -> tuple[list[Utterance], str]:
+        whole = MiniDcase(data_dir=self.data_dir)
+        key = VIEW_LABEL[self.view]
+        records = []
+        for record in whole.prepare():
+            if view_of(record.id) != self.view:
+                continue
+            target = root / record.path
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.tmp")
+                try:
+                    os.link(whole.audio_path(record), tmp)
+                except OSError:  # another file system: copy
+                    shutil.copyfile(whole.audio_path(record), tmp)
+                tmp.replace(target)
+            labels = {key: record.labels[key], "sources": record.labels["sources"]}
+            records.append(
+                Utterance(record.id, record.path, RATE, record.duration, record.split,
+                          labels=labels)
+            )  # fmt: skip
+        header = (
+            f"{self.name} v{self.version}: the {self.view} view of mini-dcase "
+            f"v{whole.version} (every third clip, {key} labels only).\n\n"
+        )
+        return records, header + (whole.root / "ATTRIBUTION").read_text(encoding="utf-8")
+
+
+class MiniDcaseAsc(MiniDcaseView):
+    name = "mini-dcase-asc"
+    view = "asc"
+    description = "mini-dcase's ASC view: 300 clips (180/40/80), scene labels only"
+    provides = ("labels.scene",)
+
+
+class MiniDcaseTag(MiniDcaseView):
+    name = "mini-dcase-tag"
+    view = "tag"
+    description = "mini-dcase's tagging view: 300 clips (180/40/80), clip tags only"
+    provides = ("labels.tags",)
+
+
+class MiniDcaseSed(MiniDcaseView):
+    name = "mini-dcase-sed"
+    view = "sed"
+    description = "mini-dcase's SED view: 300 clips (180/40/80), strong event labels only"
+    provides = ("labels.events",)

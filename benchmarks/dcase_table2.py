@@ -1,0 +1,104 @@
+"""DCASENet Table 2's structure from stored runs: single-task baselines, joint combinations
+and fine-tuned results per architecture, mean and 95% t-interval over seeds.
+
+    python benchmarks/dcase_table2.py            # reads $SPEECHBENCH_HOME's results store
+
+Rows come only from finished ``dcasenet`` runs on the mini-dcase views; a cell shows
+``mean ± half-width (n seeds)`` (no interval for one seed). Columns: ASC accuracy, TAG
+lwlrap, SED segment ER (primary) and F1; "joint" values are the joint network before
+fine-tuning (``*_joint`` keys), "fine-tuned" the per-task fine-tuned networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from speechbench import paths
+from speechbench.store import ResultsStore
+
+COLUMNS = (
+    ("asc", "accuracy", "mini-dcase-asc"),
+    ("tag", "lwlrap", "mini-dcase-tag"),
+    ("sed", "segment_er", "mini-dcase-sed"),
+    ("sed", "segment_f1", "mini-dcase-sed"),
+)
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mean = float(np.mean(values))
+    if len(values) == 1:
+        return f"{mean:.3f} (1)"
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+    return f"{mean:.3f} ± {half:.3f} ({len(values)})"
+
+
+def value(metrics: dict[str, float], metric: str, corpus: str, qualifier: str, multi: bool):
+    key = f"{metric}_{qualifier}" if qualifier else metric
+    return metrics.get(f"{key}@{corpus}" if multi else key)
+
+
+def system_of(row: dict[str, Any]) -> tuple[str, str, bool] | None:
+    config = row["config"]
+    opts = config.get("downstream_options") or config.get("downstream") or {}
+    if not isinstance(opts, dict):
+        return None
+    tasks = opts.get("tasks", "asc,tag,sed")
+    return str(opts.get("arch", "v3")), str(tasks), bool(opts.get("mixup", True))
+
+
+def table(rows: list[dict[str, Any]], upstream: str) -> str:
+    cells: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row["downstream"] != "dcasenet" or row["status"] != "finished":
+            continue
+        if row["upstream"] != upstream or row["labels"].get("changed_options") is None:
+            continue
+        system = system_of(row)
+        if system is None:
+            continue
+        arch, tasks, mixup = system
+        metrics = row["metrics"]
+        multi = "," in row["corpus"]
+        name = f"{arch}{'' if mixup else ' no mixup'}"
+        if "," not in tasks:
+            label = ("baseline (single task)", "")
+            stages = [("", "")]
+        else:
+            label = (name, tasks.replace(",", "+").upper())
+            stages = [("joint", "joint"), ("fine-tuned", "")]
+        for stage, qualifier in stages:
+            for task, metric, corpus in COLUMNS:
+                if task not in tasks.split(","):
+                    continue
+                found = value(metrics, metric, corpus, qualifier, multi)
+                if found is not None:
+                    cells[(label[0], f"{label[1]} {stage}".strip())][f"{task} {metric}"].append(
+                        float(found)
+                    )
+    header = "| system | tasks / stage | " + " | ".join(f"{t} {m}" for t, m, _ in COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 2)]
+    for (system, stage), found in sorted(cells.items()):
+        lines.append(
+            f"| {system} | {stage} | "
+            + " | ".join(cell(found.get(f"{t} {m}", [])) for t, m, _ in COLUMNS)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream", default="mel128")
+    args = parser.parse_args()
+    print(table(ResultsStore(paths.results_db()).runs(), args.upstream))
+
+
+if __name__ == "__main__":
+    main()
