@@ -6,4 +6,5 @@ BUILTINS: dict[str, str] = {
     "sv": "speechbench.downstreams.sv:SpeakerVerification",
     "sv-gmm-ubm": "speechbench.downstreams.gmm_ubm:GmmUbmVerification",
     "lid": "speechbench.downstreams.lid:LanguageID",
+    "vc": "speechbench.downstreams.vc:VoiceConversion",
 }
