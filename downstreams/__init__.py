@@ -7,4 +7,5 @@ BUILTINS: dict[str, str] = {
     "sv-gmm-ubm": "speechbench.downstreams.gmm_ubm:GmmUbmVerification",
     "lid": "speechbench.downstreams.lid:LanguageID",
     "vc": "speechbench.downstreams.vc:VoiceConversion",
+    "tts": "speechbench.downstreams.tts:TextToSpeech",
 }

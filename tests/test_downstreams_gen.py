@@ -14,43 +14,14 @@ from speechbench.evaluators import create
 from speechbench.evaluators.vocoders import spectral_convergence
 from torch.distributions import Normal, kl_divergence
 
-from speechbench import paths, registry
+from speechbench import paths
 from speechbench.audio import resample
 from speechbench.corpora import espeak
-from speechbench.corpora.mini_phone import EspeakSpeaker
-from speechbench.corpora.mini_vc import MiniVc
 from speechbench.ctap.losses import kl_with_margin
 from speechbench.errors import AudioError, ConfigError
 from speechbench.runner import run
 
-
-class TinyVc(MiniVc):
-    """mini-vc's build with three espeak-ng voices and 30 sentences (seconds to build)."""
-
-    name = "tiny-vc"
-    version = "1"
-    n_sentences = 30
-    espeak_speakers = (
-        EspeakSpeaker("m1", 45, 50),
-        EspeakSpeaker("f2", 60, 60),
-        EspeakSpeaker("m5", 40, 40),
-    )
-    festival_voices = ()
-    use_piper = False
-
-
-@pytest.fixture(scope="module")
-def shared_folders(tmp_path_factory):
-    """One tiny-vc build and one feature / vocoder cache for the tests of this module."""
-    return tmp_path_factory.mktemp("tiny-vc-data"), tmp_path_factory.mktemp("tiny-vc-cache")
-
-
-@pytest.fixture
-def tiny_vc(sb_home, shared_folders, monkeypatch):
-    monkeypatch.setenv("SPEECHBENCH_DATA", str(shared_folders[0]))
-    monkeypatch.setenv("SPEECHBENCH_CACHE", str(shared_folders[1]))
-    registry.register("corpora", TinyVc.name)(TinyVc)
-    return sb_home
+pytest_plugins = ("gen_fakes",)  # the tiny_vc fixture (tests/gen_fakes.py)
 
 
 def test_kl_margin_penalises_only_the_kl_above_delta():
@@ -148,7 +119,8 @@ def test_two_epoch_vc_run_on_a_tiny_corpus_with_every_evaluator(tiny_vc):
     row = result.row
     metrics = row["metrics"]
     expected = ("wer", "cer", "spk_sim", "mcd", "dnsmos_ovrl", "vde", "wer_copy", "mcd_copy",
-                "spk_sim_copy", "wer_unrelated", "spk_sim_source", "wer_ci_low", "mcd_ci_high")  # fmt: skip
+                "spk_sim_copy", "wer_unrelated", "spk_sim_source", "wer_ci_low",
+                "mcd_ci_high")  # fmt: skip
     for key in expected:
         assert key in metrics and math.isfinite(metrics[key]), key
     assert metrics["num_items"] == 4
