@@ -36,3 +36,20 @@ def tiny_vc(sb_home, shared_folders, monkeypatch):
     monkeypatch.setenv("SPEECHBENCH_CACHE", str(shared_folders[1]))
     registry.register("corpora", TinyVc.name)(TinyVc)
     return sb_home
+
+
+def bound(task, corpus=None):
+    """``task`` bound to the tiny corpus' records (no upstream features: for the checks
+    that run before any feature is read)."""
+    from speechbench.dataset import CorpusData, TaskData, split_records
+
+    corpus = corpus or TinyVc()
+    data = TaskData({corpus.name: CorpusData(corpus, split_records(corpus.prepare()))})
+    task.bind(data, 0)
+    return task
+
+
+def upstream(name: str = "mfcc"):
+    from speechbench.downstreams.base import UpstreamInfo
+
+    return UpstreamInfo(name, 39, 1, 100.0, "frame", 16000)

@@ -9,7 +9,9 @@ import math
 
 import pytest
 import torch
+from gen_fakes import bound, upstream
 from speechbench.downstreams import generation as gen
+from speechbench.downstreams.vc import VoiceConversion
 from speechbench.evaluators import create
 from speechbench.evaluators.vocoders import spectral_convergence
 from torch.distributions import Normal, kl_divergence
@@ -99,15 +101,17 @@ def test_ctap_mel_griffin_lim_inverts_ctap_features():
 
 
 def test_a_speaker_without_a_long_enough_prompt_is_one_line(tiny_vc):
+    task = VoiceConversion(VoiceConversion.Options(prompt_seconds=30.0))
     with pytest.raises(
         ConfigError, match=r"speaker espeak-\w+ has no other utterance of at least 30 s"
     ):
-        run(["upstream=mfcc", "downstream=vc", "corpus=tiny-vc", "downstream.prompt_seconds=30"])
+        bound(task)
 
 
 def test_ctap_own_decoder_needs_the_ctap_upstream(tiny_vc):
+    task = bound(VoiceConversion(VoiceConversion.Options(decoder="ctap", prompt_seconds=1.5)))
     with pytest.raises(ConfigError, match="upstream=mfcc needs downstream.decoder=shared"):
-        run(["upstream=mfcc", "downstream=vc", "corpus=tiny-vc", "downstream.decoder=ctap"])
+        task.build_head(upstream("mfcc"))
 
 
 def test_two_epoch_vc_run_on_a_tiny_corpus_with_every_evaluator(tiny_vc):

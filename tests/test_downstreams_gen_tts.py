@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from gen_fakes import TinyVc
+from gen_fakes import TinyVc, bound, upstream
 from speechbench.downstreams.tts import SemanticPredictor, TextToSpeech
 
 from speechbench import paths
@@ -58,16 +58,18 @@ def test_a_phone_outside_the_inventory_is_one_line(tiny_vc, monkeypatch):
 
     monkeypatch.setattr(TinyVc, "build", with_a_foreign_phone)
     monkeypatch.setattr(TinyVc, "version", "foreign-phone")
+    task = bound(TextToSpeech(TextToSpeech.Options(prompt_seconds=1.5)))
     with pytest.raises(ConfigError, match=r"record espeak-\S+ \(test\): phone 'ʘ' is outside"):
-        run(["upstream=mfcc", "downstream=tts", "corpus=tiny-vc", "downstream.prompt_seconds=1.5"])
+        task.build_head(upstream("mfcc"))
 
 
 def test_ctap_phoneme_encoder_needs_the_ctap_upstream(tiny_vc):
+    task = bound(TextToSpeech(TextToSpeech.Options(semantic="ctap", prompt_seconds=1.5)))
     with pytest.raises(ConfigError, match="upstream=mfcc needs downstream.semantic=trained"):
-        run(["upstream=mfcc", "downstream=tts", "corpus=tiny-vc", "downstream.semantic=ctap",
-             "downstream.prompt_seconds=1.5"])  # fmt: skip
+        task.build_head(upstream("mfcc"))
 
 
+@pytest.mark.slow  # ~2 min on the loaded machine; the vc run covers the same path by default
 def test_two_epoch_tts_run_on_a_tiny_corpus(tiny_vc):
     args = ["upstream=mfcc", "downstream=tts", "corpus=tiny-vc", "threads=1",
             "downstream.max_epochs=2", "downstream.prompt_seconds=1.5",
