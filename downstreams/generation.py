@@ -438,10 +438,12 @@ def score_generation(
     copy_vocoder: Any | None,
     bootstrap: int = 1000,
     other_name: str = "source",
+    suffix: str = "",
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Metrics of the generated items and of the copy-synthesis ceiling (``_copy``: each
     item's reference analysed and resynthesised by ``copy_vocoder``), the unrelated-
-    speech WER (``wer_unrelated``), and per-item rows."""
+    speech WER (``wer_unrelated``), and per-item rows. ``suffix`` qualifies every key
+    (``_real``: the real target voices)."""
     from speechbench.evaluators.pairs import score_pairs
 
     check_audible(items)
@@ -457,10 +459,10 @@ def score_generation(
         [i.wave for i in items], refs, sample_rate=RATE, texts=texts,
         speaker_references=[i.speaker_refs for i in items], ids=ids, **evaluators,
     )  # fmt: skip
-    metrics = _with_ci("", system, texts, bootstrap)
+    metrics = _with_ci(suffix, system, texts, bootstrap)
     rows = system.items
     for key, missing in system.unscored.items():
-        metrics[f"unscored_{key}"] = float(missing)
+        metrics[f"unscored_{key}{suffix}"] = float(missing)
     if all(i.other_refs for i in items):
         other = score_pairs(
             [i.wave for i in items], None, sample_rate=RATE,
@@ -481,8 +483,86 @@ def score_generation(
         metrics["wer_unrelated"] = unrelated_wer(texts, transcripts)
         for row, c in zip(rows, ceiling.items, strict=True):
             row["copy"] = {k: c.get(k) for k in ("transcript", "wer", "spk_sim", "mcd", "msep")}
-    metrics["num_items"] = float(len(items))
+    metrics[f"num_items{suffix}"] = float(len(items))
     return {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)}, rows
+
+
+class RealVoices:
+    """Real target speakers for the speaker-similarity and WER columns: the test-split
+    speakers of another corpus (``mini-sv``: held-out real voices of Asterisk and Fish
+    Fillets recordings), non-parallel, so no MCD / MSEP. Per speaker: a prompt utterance
+    of at least ``seconds`` (its first ``seconds`` are the clip) and up to three other
+    utterances as the speaker reference. Nothing of it is trained on."""
+
+    def __init__(self, corpus_name: str, seconds: float) -> None:
+        from speechbench import registry
+
+        corpus = registry.get("corpora", corpus_name)()
+        if not corpus.is_prepared():
+            log.info("preparing corpus %s for the real target voices", corpus_name)
+        self.corpus, self.seconds = corpus, seconds
+        by_speaker: dict[str, list[Utterance]] = defaultdict(list)
+        for r in corpus.prepare():
+            if r.split == "test":
+                by_speaker[r.speaker or ""].append(r)
+        self.voices: list[tuple[str, Utterance, list[Utterance]]] = []
+        for speaker, group in sorted(by_speaker.items()):
+            group = sorted(group, key=lambda r: r.id)
+            long = [r for r in group if r.duration >= seconds]
+            if long and len(group) >= 2:
+                others = [r for r in group if r.id != long[0].id][:3]
+                self.voices.append((speaker, long[0], others))
+        if not self.voices:
+            raise ConfigError(
+                f"corpus {corpus_name} has no test speaker with an utterance of at least "
+                f"{seconds:g} s and another to compare with; pass downstream.real_voices="
+            )
+
+    def load(self, record: Utterance) -> torch.Tensor:
+        return audio.load(self.corpus.audio_path(record), RATE, record.sample_rate)
+
+    def clip(self, index: int) -> torch.Tensor:
+        return self.load(self.voices[index][1])[: int(round(self.seconds * RATE))]
+
+    def references(self, index: int) -> list[torch.Tensor]:
+        return [self.load(r) for r in self.voices[index][2]]
+
+
+def score_real_voices(
+    sources: Sequence[Utterance],
+    generate: Any,
+    voices: RealVoices,
+    ctx: Any,
+    bootstrap: int,
+    samples: int = 0,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """``generate(source record, prompt clip) -> wave`` for each source with a real voice
+    (round robin), scored as ``*_real``; ``spk_sim_real_natural`` is the same speaker's
+    prompt utterance against the same references (the natural-speech ceiling)."""
+    from speechbench.evaluators.pairs import score_pairs
+
+    items, outputs = [], []
+    for k, source in enumerate(sources):
+        index = k % len(voices.voices)
+        speaker, prompt, _ = voices.voices[index]
+        wave = generate(source, voices.clip(index))
+        items.append(GenItem(f"{source.id}->{speaker}", wave, source.text or "", None,
+                             voices.references(index)))  # fmt: skip
+        outputs.append({"id": items[-1].id, "source": source.id, "target_speaker": speaker,
+                        "prompt": prompt.id, "real_voice": True})  # fmt: skip
+    metrics, rows = score_generation(items, ctx, None, bootstrap, suffix="_real")
+    for out, sample in zip(outputs, write_samples(ctx, items, samples, "real"), strict=False):
+        out.update(sample)
+    natural = score_pairs(
+        [voices.load(v[1]) for v in voices.voices], None, sample_rate=RATE,
+        speaker_references=[voices.references(i) for i in range(len(voices.voices))],
+        transcriber=None, speaker=ctx.evaluator("ge2e"), quality=None, spectral=False,
+    )  # fmt: skip
+    metrics["spk_sim_real_natural"] = natural.metrics["spk_sim"]
+    metrics["num_real_voices"] = float(len(voices.voices))
+    for out, row in zip(outputs, rows, strict=True):
+        out.update({k: v for k, v in row.items() if k != "id"})
+    return metrics, outputs
 
 
 def write_samples(
@@ -493,10 +573,11 @@ def write_samples(
     if not ctx.sink.enabled:
         return written
     for item in items[:count]:
-        entry = {"id": item.id, "audio": ctx.sink.audio(f"{folder}/{item.id}.wav", item.wave, RATE)}
+        name = item.id.replace(">", "")  # "a->b" ids of the real-voice items
+        entry = {"id": item.id, "audio": ctx.sink.audio(f"{folder}/{name}.wav", item.wave, RATE)}
         if item.reference is not None:
             entry["reference_audio"] = ctx.sink.audio(
-                f"{folder}/{item.id}.reference.wav", item.reference, RATE
+                f"{folder}/{name}.reference.wav", item.reference, RATE
             )
         written.append(entry)
     return written

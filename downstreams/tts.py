@@ -276,61 +276,73 @@ class TextToSpeech(GenerationTask):
         raise NotImplementedError("tts predicts in evaluate(): outputs need prompts")
 
     # ---- evaluation ------------------------------------------------------------------
+    def generate(self, head: nn.Module, phones: torch.Tensor, clip: torch.Tensor, ctx: Any):
+        """One item: phone ids (N) + 16 kHz prompt clip -> predicted durations -> predicted
+        representation -> decoder -> vocoder -> 16 kHz waveform."""
+        rep, lengths, _ = head.predictor(phones[None], torch.tensor([phones.numel()]))
+        frames = gen.output_frames(lengths, self.frame_rate, 100.0)
+        clips = self.prompt_features(clip)[None]
+        pred, _, _ = self._decode(head, self._decoder_input(rep), lengths, clips, frames)
+        return self.to_wave(head.generator, pred[0, : int(frames[0])], ctx)
+
     def evaluate(self, head: nn.Module, batches: Iterable[Batch], stage: str, ctx: Any):
         if stage != "test":
             return self.dev_loss(head, batches), []
-        batches = list(batches)
-        records = [r for b in batches for r in b.records]
-        chosen = {r.id for r in gen.seeded_subset(records, self.options.test_items, self.seed)}
+        assert self.data is not None
+        phones: dict[str, torch.Tensor] = {}
+        records: list[Utterance] = []
+        for batch in batches:
+            if not records:
+                records = self.data.records("test", batch.corpus)
+                chosen = gen.seeded_subset(records, self.options.test_items, self.seed)
+                real = gen.seeded_subset(records, self.options.real_items, self.seed + 1)
+                wanted = {r.id for r in chosen} | {r.id for r in real}
+            t = batch.targets
+            for k, r in enumerate(batch.records):
+                if r.id in wanted:
+                    phones[r.id] = t["phones"][k, : int(t["phone_lengths"][k])].clone()
         by_speaker: dict[str, list[Utterance]] = defaultdict(list)
         for r in sorted(records, key=lambda r: r.id):
             by_speaker[r.speaker or ""].append(r)
         items: list[gen.GenItem] = []
         outputs: list[dict[str, Any]] = []
         with torch.no_grad():
-            for batch in batches:
-                keep = [k for k, r in enumerate(batch.records) if r.id in chosen]
-                if not keep:
-                    continue
-                t = batch.targets
-                phones, phone_lengths = t["phones"][keep], t["phone_lengths"][keep]
-                rep, lengths, _ = head.predictor(phones, phone_lengths)  # predicted durations
-                clips, prompts = [], []
-                for k in keep:
-                    r = batch.records[k]
-                    wav, prompt = self.prompts.clip(
-                        self.corpus(r), r.speaker or "", r.split, {r.id, gen._sentence(r)}, False
+            for r in chosen:
+                exclude = {r.id, gen._sentence(r)}
+                wav, prompt = self.prompts.clip(self.corpus(r), r.speaker or "", r.split,
+                                                exclude, False)  # fmt: skip
+                exclude |= {prompt.id, gen._sentence(prompt)}
+                same = by_speaker[r.speaker or ""]
+                held = [u for u in same if not {u.id, gen._sentence(u)} & exclude][:3]
+                items.append(
+                    gen.GenItem(
+                        id=r.id,
+                        wave=self.generate(head, phones[r.id], wav, ctx),
+                        text=r.text or "",
+                        reference=self._load(r),
+                        speaker_refs=[self._load(u) for u in held or [prompt]],
                     )
-                    clips.append(self.prompt_features(wav))
-                    prompts.append(prompt)
-                frames = gen.output_frames(lengths, self.frame_rate, 100.0)
-                pred, _, _ = self._decode(
-                    head, self._decoder_input(rep), lengths, torch.stack(clips), frames
                 )
-                for j, k in enumerate(keep):
-                    r = batch.records[k]
-                    exclude = {gen._sentence(r), gen._sentence(prompts[j]), prompts[j].id}
-                    same = by_speaker[r.speaker or ""]
-                    held = [u for u in same if not {u.id, gen._sentence(u)} & exclude][:3]
-                    items.append(
-                        gen.GenItem(
-                            id=r.id,
-                            wave=self.to_wave(head.generator, pred[j, : int(frames[j])], ctx),
-                            text=r.text or "",
-                            reference=self._load(r),
-                            speaker_refs=[self._load(u) for u in held or [prompts[j]]],
-                        )
-                    )
-                    outputs.append({"id": r.id, "speaker": r.speaker, "prompt": prompts[j].id,
-                                    "frames": int(frames[j])})  # fmt: skip
-        metrics, rows = gen.score_generation(
-            items, ctx, self.copy_vocoder(ctx), self.options.bootstrap
-        )
-        samples = gen.write_samples(ctx, items, self.options.samples, "synthesised")
-        for out, row in zip(outputs, rows, strict=True):
-            out.update({k: v for k, v in row.items() if k != "id"})
-        for out, sample in zip(outputs, samples, strict=False):
-            out.update(sample)
+                seconds = round(items[-1].wave.numel() / gen.RATE, 2)
+                outputs.append({"id": r.id, "speaker": r.speaker, "prompt": prompt.id,
+                                "seconds": seconds})  # fmt: skip
+            metrics, rows = gen.score_generation(
+                items, ctx, self.copy_vocoder(ctx), self.options.bootstrap
+            )
+            samples = gen.write_samples(ctx, items, self.options.samples, "synthesised")
+            for out, row in zip(outputs, rows, strict=True):
+                out.update({k: v for k, v in row.items() if k != "id"})
+            for out, sample in zip(outputs, samples, strict=False):
+                out.update(sample)
+            if self.options.real_voices and real:
+                voices = gen.RealVoices(self.options.real_voices, self.options.prompt_seconds)
+                real_metrics, real_rows = gen.score_real_voices(
+                    real,
+                    lambda source, clip: self.generate(head, phones[source.id], clip, ctx),
+                    voices, ctx, self.options.bootstrap, self.options.samples,
+                )  # fmt: skip
+                metrics.update(real_metrics)
+                outputs.extend(real_rows)
         return metrics, outputs
 
     def _load(self, record: Utterance) -> torch.Tensor:

@@ -65,6 +65,8 @@ class GenerationOptions(TrainOptions):
     dropout: float = option(0.1, low=0.0, high=0.9)
     ctap_checkpoint: str = option("", doc="decoder=ctap: CTAP checkpoint (default: shipped)")
     test_items: int = option(48, low=0, budget=True, doc="scored test items (0: all)")
+    real_voices: str = option("mini-sv", doc="corpus of real target voices ('': none)")
+    real_items: int = option(24, low=0, budget=True, doc="items converted to real voices")
     samples: int = option(4, low=0, budget=True, doc="generated WAVs kept as artefacts")
     bootstrap: int = option(1000, low=0, budget=True)
     lr: float = 1e-3
@@ -343,51 +345,65 @@ class VoiceConversion(GenerationTask):
     def _load(self, record: Utterance) -> torch.Tensor:
         return audio.load(self.corpus(record).audio_path(record), gen.RATE, record.sample_rate)
 
+    def generate(self, head: nn.Module, rep: torch.Tensor, clip: torch.Tensor, ctx: Any):
+        """One item: representation (T x D at the upstream rate) + 16 kHz prompt clip ->
+        16 kHz waveform through the decoder and the vocoder."""
+        lengths = torch.tensor([rep.shape[0]])
+        frames = gen.output_frames(lengths, self.frame_rate, 100.0)
+        clips = self.prompt_features(clip)[None]
+        pred, _, _ = self.decode(head, rep[None], lengths, clips, frames)
+        return self.to_wave(head, pred[0, : int(frames[0])], ctx)
+
     def evaluate(self, head: nn.Module, batches: Iterable[Batch], stage: Stage, ctx: Any):
         if stage != "test":
             return self.dev_loss(head, batches), []
         assert self.data is not None
-        batches = list(batches)
-        records = [r for b in batches for r in b.records]
-        plan = self._plan(records)
-        items: list[gen.GenItem] = []
-        outputs: list[dict[str, Any]] = []
+        reps: dict[str, torch.Tensor] = {}  # what the decoder reads, per scored record
+        records: list[Utterance] = []
+        plan: dict[str, dict[str, Any]] = {}
         with torch.no_grad():
             for batch in batches:
-                keep = [k for k, r in enumerate(batch.records) if r.id in plan]
-                if not keep:
-                    continue
-                lengths = batch.lengths["main"][keep]
-                rep = self.representation(head, batch)[keep][:, : int(lengths.max())]
-                clips = torch.stack(
-                    [self.prompt_features(plan[batch.records[k].id]["clip"]) for k in keep]
-                )
-                frames = gen.output_frames(lengths, self.frame_rate, 100.0)
-                pred, _, _ = self.decode(head, rep, lengths, clips, frames)
-                for j, k in enumerate(keep):
-                    r = batch.records[k]
-                    p = plan[r.id]
-                    wave = self.to_wave(head, pred[j, : int(frames[j])], ctx)
-                    items.append(
-                        gen.GenItem(
-                            id=r.id,
-                            wave=wave,
-                            text=r.text or "",
-                            reference=self._load(p["reference"]) if p["reference"] else None,
-                            speaker_refs=[self._load(u) for u in p["speaker_refs"]],
-                            other_refs=[self._load(u) for u in p["source_refs"]] or None,
-                        )
+                if not records:
+                    records = self.data.records("test", batch.corpus)
+                    plan = self._plan(records)
+                    real = gen.seeded_subset(records, self.options.real_items, self.seed + 1)
+                    wanted = set(plan) | {r.id for r in real}
+                rep = self.representation(head, batch)
+                for k, r in enumerate(batch.records):
+                    if r.id in wanted:
+                        reps[r.id] = rep[k, : int(batch.lengths["main"][k])].clone()
+            items: list[gen.GenItem] = []
+            outputs: list[dict[str, Any]] = []
+            for r in sorted((r for r in records if r.id in plan), key=lambda r: r.id):
+                p = plan[r.id]
+                items.append(
+                    gen.GenItem(
+                        id=r.id,
+                        wave=self.generate(head, reps[r.id], p["clip"], ctx),
+                        text=r.text or "",
+                        reference=self._load(p["reference"]) if p["reference"] else None,
+                        speaker_refs=[self._load(u) for u in p["speaker_refs"]],
+                        other_refs=[self._load(u) for u in p["source_refs"]] or None,
                     )
-                    reference = p["reference"].id if p["reference"] else None
-                    outputs.append({"id": r.id, "source_speaker": r.speaker,
-                                    "target_speaker": p["target_speaker"],
-                                    "prompt": p["prompt_id"], "reference": reference})  # fmt: skip
-        metrics, rows = gen.score_generation(
-            items, ctx, self.copy_vocoder(ctx), self.options.bootstrap
-        )
-        samples = gen.write_samples(ctx, items, self.options.samples, "converted")
-        for out, row in zip(outputs, rows, strict=True):
-            out.update({k: v for k, v in row.items() if k != "id"})
-        for out, sample in zip(outputs, samples, strict=False):
-            out.update(sample)
+                )
+                reference = p["reference"].id if p["reference"] else None
+                outputs.append({"id": r.id, "source_speaker": r.speaker,
+                                "target_speaker": p["target_speaker"],
+                                "prompt": p["prompt_id"], "reference": reference})  # fmt: skip
+            metrics, rows = gen.score_generation(
+                items, ctx, self.copy_vocoder(ctx), self.options.bootstrap
+            )
+            samples = gen.write_samples(ctx, items, self.options.samples, "converted")
+            for out, row in zip(outputs, rows, strict=True):
+                out.update({k: v for k, v in row.items() if k != "id"})
+            for out, sample in zip(outputs, samples, strict=False):
+                out.update(sample)
+            if self.options.real_voices and real:
+                voices = gen.RealVoices(self.options.real_voices, self.options.prompt_seconds)
+                real_metrics, real_rows = gen.score_real_voices(
+                    real, lambda source, clip: self.generate(head, reps[source.id], clip, ctx),
+                    voices, ctx, self.options.bootstrap, self.options.samples,
+                )  # fmt: skip
+                metrics.update(real_metrics)
+                outputs.extend(real_rows)
         return metrics, outputs

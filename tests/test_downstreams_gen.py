@@ -118,7 +118,8 @@ def test_two_epoch_vc_run_on_a_tiny_corpus_with_every_evaluator(tiny_vc):
     args = ["upstream=mfcc", "downstream=vc", "corpus=tiny-vc", "threads=1",
             "downstream.max_epochs=2", "downstream.prompt_seconds=1.5",
             "downstream.test_items=4", "downstream.samples=2", "downstream.bootstrap=50",
-            "downstream.dim=32", "downstream.layers=1"]  # fmt: skip
+            "downstream.dim=32", "downstream.layers=1",
+            "downstream.real_voices=tiny-vc", "downstream.real_items=2"]  # fmt: skip
     result = run(args)
     row = result.row
     metrics = row["metrics"]
@@ -128,6 +129,9 @@ def test_two_epoch_vc_run_on_a_tiny_corpus_with_every_evaluator(tiny_vc):
     for key in expected:
         assert key in metrics and math.isfinite(metrics[key]), key
     assert metrics["num_items"] == 4
+    # the real-voice path (its mechanism; tiny-vc's own test speakers stand in for mini-sv)
+    assert metrics["num_items_real"] == 2 and math.isfinite(metrics["wer_real"])
+    assert 0 < metrics["spk_sim_real_natural"] <= 1 and "spk_sim_real" in metrics
     # copy synthesis is the ceiling, unrelated speech the floor (2 epochs learn little)
     assert metrics["mcd_copy"] < metrics["mcd"]
     assert metrics["wer_copy"] < metrics["wer_unrelated"]
@@ -139,8 +143,9 @@ def test_two_epoch_vc_run_on_a_tiny_corpus_with_every_evaluator(tiny_vc):
     history = json.loads((run_dir / "training.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2] and "dev_loss" in history[0]
     audio = [a for a in row["artefacts"] if a["kind"] == "audio"]
-    assert len(audio) == 4  # 2 converted + their references
+    assert len(audio) == 6  # 2 converted + their references, 2 to real voices
     predictions = [json.loads(line) for line in (run_dir / "predictions.jsonl").open()]
-    assert len(predictions) == 4
+    assert len(predictions) == 6 and sum(bool(p.get("real_voice")) for p in predictions) == 2
+    predictions = [p for p in predictions if not p.get("real_voice")]
     assert all(p["source_speaker"] != p["target_speaker"] for p in predictions)
     assert all(p["reference"].startswith(p["target_speaker"]) for p in predictions)
