@@ -10,11 +10,11 @@ from speechbench.corpora.mini_vc import MiniVc
 
 
 class TinyVc(MiniVc):
-    """mini-vc's build with three espeak-ng voices and 30 sentences (seconds to build)."""
+    """mini-vc's build with three espeak-ng voices and 20 sentences (seconds to build)."""
 
     name = "tiny-vc"
     version = "1"
-    n_sentences = 30
+    n_sentences = 20  # 14 train, 2 dev, 4 test sentences (the shared split)
     espeak_speakers = (
         EspeakSpeaker("m1", 45, 50),
         EspeakSpeaker("f2", 60, 60),
