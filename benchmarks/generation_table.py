@@ -82,9 +82,11 @@ def page(runs: dict[tuple[str, str], dict[str, Any]], out: Path, max_mb: float) 
     shutil.rmtree(audio_dir, ignore_errors=True)
     audio_dir.mkdir(parents=True)
     budget, used = max_mb * 1e6, 0
-    parts = ["<!doctype html><meta charset=utf-8><title>speechbench generation samples</title>",
-             "<h1>Generated samples (vc, tts)</h1>",
-             "<p>16 kHz WAVs written by the runs' artefact sink; see docs/generation.md.</p>"]  # fmt: skip
+    parts = [
+        "<!doctype html><meta charset=utf-8><title>speechbench generation samples</title>",
+        "<h1>Generated samples (vc, tts)</h1>",
+        "<p>16 kHz WAVs written by the runs' artefact sink; see docs/generation.md.</p>",
+    ]
     for (task, system), row in sorted(runs.items()):
         run_dir = Path(row["run_dir"]) / "artefacts"
         parts.append(f"<h2>{html.escape(task)}: {html.escape(system)}</h2><table>")
