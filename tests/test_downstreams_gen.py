@@ -149,3 +149,28 @@ def test_two_epoch_vc_run_on_a_tiny_corpus_with_every_evaluator(tiny_vc):
     predictions = [p for p in predictions if not p.get("real_voice")]
     assert all(p["source_speaker"] != p["target_speaker"] for p in predictions)
     assert all(p["reference"].startswith(p["target_speaker"]) for p in predictions)
+
+
+def test_msep_over_the_dtw_path_against_a_known_pitch_ratio():
+    """Independent check of MSEP as scored (pYIN + the MCD's DTW path): WORLD resynthesis
+    with every F0 raised by 10% must give ln(1.1)^2, and a 25% slower resynthesis at the
+    same pitch must give about 0 (the DTW path aligns it)."""
+    import numpy as np
+    from speechbench.evaluators.pairs import score_pairs
+
+    spoken = espeak.synthesize("Please leave a message after the tone.", "en-us")
+    wav = resample(spoken.audio, spoken.sample_rate, 16000).numpy().astype(np.float64)
+    world = create("world")
+    f0, envelope, aperiodicity = world.analyse(wav)
+
+    def synth(f0s, period=10.0):
+        return world.model.synthesize(np.ascontiguousarray(f0s), envelope, aperiodicity,
+                                      16000, period)  # fmt: skip
+
+    base = synth(f0)
+    up, slow = synth(f0 * 1.1), synth(f0, 12.5)
+    scored = score_pairs([up, slow], [base, base], transcriber=None, speaker=None, quality=None)
+    raised, slowed = scored.items
+    assert raised["msep"] == pytest.approx(math.log(1.1) ** 2, rel=0.1)
+    assert raised["f0_corr"] > 0.98 and raised["f0_rmse"] > 5
+    assert slowed["msep"] < 0.1 * math.log(1.1) ** 2 and slowed["f0_corr"] > 0.95
