@@ -515,7 +515,7 @@ class RealVoices:
         if not self.voices:
             raise ConfigError(
                 f"corpus {corpus_name} has no test speaker with an utterance of at least "
-                f"{seconds:g} s and another to compare with; pass downstream.real_voices="
+                f"{seconds:g} s and another to compare with; pass downstream.real_voices=none"
             )
 
     def load(self, record: Utterance) -> torch.Tensor:

@@ -334,7 +334,7 @@ class TextToSpeech(GenerationTask):
                 out.update({k: v for k, v in row.items() if k != "id"})
             for out, sample in zip(outputs, samples, strict=False):
                 out.update(sample)
-            if self.options.real_voices and real:
+            if self.options.real_voices != "none" and real:
                 voices = gen.RealVoices(self.options.real_voices, self.options.prompt_seconds)
                 real_metrics, real_rows = gen.score_real_voices(
                     real,

@@ -65,7 +65,7 @@ class GenerationOptions(TrainOptions):
     dropout: float = option(0.1, low=0.0, high=0.9)
     ctap_checkpoint: str = option("", doc="decoder=ctap: CTAP checkpoint (default: shipped)")
     test_items: int = option(48, low=0, budget=True, doc="scored test items (0: all)")
-    real_voices: str = option("mini-sv", doc="corpus of real target voices ('': none)")
+    real_voices: str = option("mini-sv", doc="corpus of real target voices (none: off)")
     real_items: int = option(24, low=0, budget=True, doc="items converted to real voices")
     samples: int = option(4, low=0, budget=True, doc="generated WAVs kept as artefacts")
     bootstrap: int = option(1000, low=0, budget=True)
@@ -398,7 +398,7 @@ class VoiceConversion(GenerationTask):
                 out.update({k: v for k, v in row.items() if k != "id"})
             for out, sample in zip(outputs, samples, strict=False):
                 out.update(sample)
-            if self.options.real_voices and real:
+            if self.options.real_voices != "none" and real:
                 voices = gen.RealVoices(self.options.real_voices, self.options.prompt_seconds)
                 real_metrics, real_rows = gen.score_real_voices(
                     real, lambda source, clip: self.generate(head, reps[source.id], clip, ctx),

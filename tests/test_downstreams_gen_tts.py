@@ -74,7 +74,7 @@ def test_two_epoch_tts_run_on_a_tiny_corpus(tiny_vc):
     args = ["upstream=mfcc", "downstream=tts", "corpus=tiny-vc", "threads=1",
             "downstream.max_epochs=2", "downstream.prompt_seconds=1.5",
             "downstream.test_items=3", "downstream.samples=1", "downstream.bootstrap=20",
-            "downstream.dim=32", "downstream.layers=1", "downstream.real_voices="]  # fmt: skip
+            "downstream.dim=32", "downstream.layers=1", "downstream.real_voices=none"]  # fmt: skip
     result = run(args)
     metrics = result.row["metrics"]
     for key in ("wer", "spk_sim", "mcd", "dnsmos_ovrl", "wer_copy", "wer_unrelated"):
