@@ -173,7 +173,9 @@ class GenerationTask(GradientTrained):
         if self.own_decoder:
             wav = audio.load(corpus.audio_path(record), gen.RATE, record.sample_rate)
             return self.ctap_upstream.model.features(wav[None])[0].T
-        assert self.targets is not None
+        assert self.targets is not None and self.targets.mean is not None
+        if record.split == "test":  # test scores generated audio, never this loss: no
+            return torch.zeros(1, self.targets.mean.numel())  # WORLD analysis needed
         return self.targets.standardised(corpus, record)
 
     def target(self, record: Utterance) -> dict[str, Any]:
