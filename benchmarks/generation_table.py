@@ -26,7 +26,6 @@ COLUMNS = {
     "vc": ("wer", "spk_sim", "mcd", "msep", "dnsmos_ovrl"),
 }
 REAL = ("wer_real", "spk_sim_real", "dnsmos_ovrl_real")
-PERCENT = {"wer", "wer_real"}
 
 
 def newest_per_system(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -40,7 +39,7 @@ def newest_per_system(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[
 def cell(metrics: dict[str, float], key: str) -> str:
     if key not in metrics:
         return "-"
-    scale, fmt = (100.0, "{:.1f}%") if key in PERCENT else (1.0, "{:.3g}")
+    scale, fmt = (100.0, "{:.1f}%") if key.startswith("wer") else (1.0, "{:.3g}")
     text = fmt.format(metrics[key] * scale)
     low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
     if low is not None and high is not None:
