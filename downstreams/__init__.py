@@ -13,4 +13,6 @@ BUILTINS: dict[str, str] = {
     "tag": "speechbench.downstreams.scenes:AudioTagging",
     "sed": "speechbench.downstreams.scenes:SoundEventDetection",
     "dcasenet": "speechbench.downstreams.dcasenet:DCASENet",
+    "vc": "speechbench.downstreams.vc:VoiceConversion",
+    "tts": "speechbench.downstreams.tts:TextToSpeech",
 }

@@ -17,6 +17,7 @@ BUILTINS: dict[str, str] = {
     "dnsmos": "speechbench.evaluators.dnsmos:DNSMOS",
     "griffin-lim": "speechbench.evaluators.vocoders:GriffinLim",
     "world": "speechbench.evaluators.vocoders:World",
+    "griffin-lim-ctap": "speechbench.evaluators.vocoders:GriffinLimCtap",
 }
 
 # Chosen by copy synthesis on mini-vc test (docs/evaluators.md): WORLD's WER ties

@@ -14,7 +14,8 @@ corpus-level numbers plus one row per item. Every number comes from
 - ``dnsmos_sig`` / ``_bak`` / ``_ovrl`` / ``_p808``: the quality scorer's means;
 - ``mcd``: MCD-DTW of :func:`~speechbench.metrics.generation.mel_cepstrum` against the
   parallel reference;
-- ``f0_rmse`` / ``msep`` / ``vde``: pYIN F0 contours (10 ms) of output and reference,
+- ``f0_rmse`` / ``f0_corr`` / ``msep`` (ln-F0 MSE) / ``vde``: pYIN F0
+  contours (10 ms) of output and reference,
   compared frame by frame along the same DTW path the MCD uses (mel-cepstra c1..c24,
   Euclidean), so outputs need not be time-aligned with the reference.
 
@@ -169,7 +170,7 @@ def score_pairs(
     if spectral and refs is not None:
         import librosa
 
-        mcd, rmse, msep, vde = [], [], [], []
+        mcd, rmse, msep, vde, corr = [], [], [], [], []
         for gen, ref in zip(waves, refs, strict=True):
             cep_gen = generation.mel_cepstrum(gen, sample_rate)
             cep_ref = generation.mel_cepstrum(ref, sample_rate)
@@ -184,10 +185,12 @@ def score_pairs(
                 warnings.simplefilter("ignore")
                 rmse.append(float(generation.f0_rmse([aligned_ref], [aligned_gen])[0]))
                 msep.append(float(generation.pitch_mse([aligned_ref], [aligned_gen])[0]))
+                corr.append(float(generation.f0_correlation([aligned_ref], [aligned_gen])[0]))
             vde.append(float(generation.voicing_decision_error([aligned_ref], [aligned_gen])[0]))
         add("mcd", mcd)
         add("f0_rmse", rmse)
         add("msep", msep)
         add("vde", vde)
+        add("f0_corr", corr)
 
     return PairScores(metrics=metrics, items=items, evaluators=records, unscored=unscored)

@@ -53,7 +53,7 @@ class LogMel:
     f_max: float = RATE / 2
     power: float = 1.0
     mel_scale: str = "slaney"
-    norm: str = "slaney"
+    norm: str | None = "slaney"
     log_floor: float = 1e-5
 
 
@@ -96,6 +96,7 @@ class GriffinLim(Vocoder):
     Options = GriffinLimOptions
 
     spec = LogMel()
+    lstsq_driver = "gels"  # torch.linalg.lstsq driver of the mel -> linear least squares
 
     @property
     def features(self) -> LogMel:
@@ -123,6 +124,7 @@ class GriffinLim(Vocoder):
             f_max=spec.f_max,
             norm=spec.norm,
             mel_scale=spec.mel_scale,
+            driver=self.lstsq_driver,
         )
         return inverse, torch.hann_window(spec.win_length)
 
@@ -153,6 +155,19 @@ class GriffinLim(Vocoder):
             length,
             False,  # rand_init: zero initial phase, so the output is deterministic
         ).float()
+
+
+class GriffinLimCtap(GriffinLim):
+    """Griffin-Lim on CTAP's own mel (``speechbench.ctap.model.LogMel`` before its global
+    standardisation: 25 ms Hann window, n_fft 400, power 2, HTK mel scale, no filter
+    normalisation, ln(mel + 1e-6)), so CTAP's pretrained decoder can be vocoded."""
+
+    name = "griffin-lim-ctap"
+    description = "Griffin-Lim phase recovery from CTAP's 80-band log-power mel (torchaudio)"
+    spec = LogMel(n_fft=400, win_length=400, power=2.0, mel_scale="htk", norm=None, log_floor=1e-6)
+    # 80 HTK bands over 201 STFT bins: the lowest filters share bins, the filterbank is
+    # rank-deficient, which "gels" cannot solve; "gelsd" (SVD) gives the minimum-norm one
+    lstsq_driver = "gelsd"
 
 
 def spectral_convergence(reference: torch.Tensor, estimate: torch.Tensor) -> float:

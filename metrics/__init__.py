@@ -43,6 +43,8 @@ BUILTINS: dict[str, str] = {
     "mcd": "speechbench.metrics.generation:mel_cepstral_distortion",
     "f0_rmse": "speechbench.metrics.generation:f0_rmse",
     "msep": "speechbench.metrics.generation:pitch_mse",
+    "f0_corr": "speechbench.metrics.generation:f0_correlation",
+    "dnsmos": "speechbench.metrics.generation:dnsmos_values",
     "vde": "speechbench.metrics.generation:voicing_decision_error",
     "spk_sim": "speechbench.metrics.generation:speaker_similarity",
 }

@@ -7,9 +7,10 @@ Utterance-level: each returns one value per (reference, generated) pair.
   in dB, c_0 (energy) excluded, averaged over the frames of the dynamic-time-warping
   path between the two cepstrum sequences (Euclidean frame cost, librosa's DTW), since
   generated speech is not time-aligned with its reference.
-- F0 RMSE (Hz) and MSEP (pitch mean squared error, Hz^2, the "MSEP" reported by CTAP,
-  Qiang et al., ICASSP 2024) over frames voiced in both contours; F0 <= 0 marks an
-  unvoiced frame. Contours must have one value per frame at the same frame rate.
+- F0 RMSE (Hz), F0 correlation (Pearson) and MSEP (the "MSEP" reported by CTAP, Qiang
+  et al., ICASSP 2024: mean squared error of log F0) over frames voiced in both
+  contours; F0 <= 0 marks an unvoiced frame. Contours must have one value per frame at
+  the same frame rate (callers align them, e.g. along the MCD's DTW path).
 - Voicing decision error (VDE, Nakatani et al., Speech Communication 2008): share of
   frames whose voiced/unvoiced decision differs.
 - Speaker similarity: cosine between speaker embeddings of the reference and the
@@ -127,17 +128,47 @@ def f0_rmse(references: Sequence[Any], generated: Sequence[Any]) -> np.ndarray:
     higher_is_better=False,
     range=(0.0, float("inf")),
     level="utterance",
-    definition="pitch mean squared error (Hz^2) on frames voiced in both (MSEP, CTAP 2024)",
+    definition="mean squared error of ln F0 on frames voiced in both (MSEP, CTAP 2024)",
     inputs="audio",
 )
 def pitch_mse(references: Sequence[Any], generated: Sequence[Any]) -> np.ndarray:
-    """MSEP: mean squared F0 error in Hz^2 on frames both contours call voiced."""
-    return np.array(
-        [
-            np.nan if e is None else np.mean(e**2)
-            for e in _voiced_errors(references, generated, "msep")
-        ]
-    )
+    """MSEP: mean of (ln F0_ref - ln F0_gen)^2 on frames both contours call voiced (F0 in
+    Hz; the log makes it a relative error: 0.01 is about a 10% pitch error)."""
+    values = []
+    for i, (ref, gen) in enumerate(_contours(references, generated)):
+        both = (ref > 0) & (gen > 0)
+        if not both.any():
+            warnings.warn(f"msep: utterance {i} has no frame voiced in both contours; NaN",
+                          stacklevel=2)  # fmt: skip
+            values.append(np.nan)
+        else:
+            values.append(float(np.mean((np.log(ref[both]) - np.log(gen[both])) ** 2)))
+    return np.array(values)
+
+
+@metric(
+    "f0_corr",
+    higher_is_better=True,
+    range=(-1.0, 1.0),
+    level="utterance",
+    definition="Pearson correlation of F0 (Hz) on frames voiced in both contours",
+    inputs="audio",
+)
+def f0_correlation(references: Sequence[Any], generated: Sequence[Any]) -> np.ndarray:
+    """Pearson r of the two F0 contours over frames voiced in both (scipy.stats.pearsonr);
+    NaN with a warning when fewer than 3 such frames or a contour is constant there."""
+    from scipy.stats import pearsonr
+
+    values = []
+    for i, (ref, gen) in enumerate(_contours(references, generated)):
+        both = (ref > 0) & (gen > 0)
+        if both.sum() < 3 or np.ptp(ref[both]) == 0 or np.ptp(gen[both]) == 0:
+            warnings.warn(f"f0_corr: utterance {i} has too few varying voiced frames; NaN",
+                          stacklevel=2)  # fmt: skip
+            values.append(np.nan)
+        else:
+            values.append(float(pearsonr(ref[both], gen[both]).statistic))
+    return np.array(values)
 
 
 @metric(
@@ -173,14 +204,36 @@ def speaker_similarity(references: Any, generated: Any) -> np.ndarray:
     return np.sum(ref * gen, axis=1) / norms
 
 
+@metric(
+    "dnsmos",
+    higher_is_better=True,
+    range=(1.0, 5.0),
+    level="utterance",
+    definition="DNSMOS P.835 / P.808 score of each output (the dnsmos evaluator, 1-5)",
+    inputs="scores",
+)
+def dnsmos_values(scores: Sequence[float]) -> np.ndarray:
+    """Per-item DNSMOS scores as computed by the ``dnsmos`` evaluator (registered so that
+    ``dnsmos_ovrl`` etc. have a direction and range in the store and leaderboards)."""
+    return finite_array(scores, "DNSMOS scores", ndim=1)
+
+
 def mel_cepstrum(
-    signal: np.ndarray, sample_rate: int, order: int = 24, n_mels: int = 80
+    signal: np.ndarray,
+    sample_rate: int,
+    order: int = 24,
+    n_mels: int = 80,
+    dynamic_range_db: float = 80.0,
 ) -> np.ndarray:
     """T x (order + 1) mel-frequency cepstrum: DCT-II (orthonormal) of the natural-log
-    mel power spectrum, 10 ms hop, 25 ms window.
+    mel power spectrum, 10 ms hop, 25 ms window, floored ``dynamic_range_db`` below the
+    utterance's loudest mel bin.
 
-    An approximation of SPTK's all-pass-warped mel-cepstrum (WORLD + pysptk, which do not
-    build here): systems are comparable with each other, not with papers' absolute MCD.
+    The floor is relative so that digital silence (exact zeros, as espeak-ng writes)
+    against a vocoder's low-level noise does not give frames of 100+ dB distance: both
+    sides' silence sits at the same level below their own peak. An approximation of
+    SPTK's all-pass-warped mel-cepstrum: systems are comparable with each other, not with
+    papers' absolute MCD.
     """
     import librosa
     from scipy.fft import dct
@@ -194,7 +247,8 @@ def mel_cepstrum(
         n_mels=n_mels,
         power=2.0,
     )
-    return dct(np.log(mel + 1e-10), type=2, norm="ortho", axis=0)[: order + 1].T
+    floor = max(float(mel.max()), 1e-20) * 10.0 ** (-dynamic_range_db / 10.0)
+    return dct(np.log(np.maximum(mel, floor)), type=2, norm="ortho", axis=0)[: order + 1].T
 
 
 def f0_contour(

@@ -21,7 +21,7 @@ from speechbench.metrics.base import MetricSpec, get_metric
 
 _AUDIO_SEPARATION = {"si_sdr", "sdr", "snr", "si_sdri"}
 _AUDIO_QUALITY = {"pesq_wb", "pesq_nb", "stoi", "estoi"}
-_AUDIO_F0 = {"f0_rmse", "msep", "vde"}
+_AUDIO_F0 = {"f0_rmse", "f0_corr", "msep", "vde"}
 
 
 def _padded(signals: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

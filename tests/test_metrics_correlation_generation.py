@@ -16,6 +16,7 @@ from speechbench.metrics.correlation import (
 from speechbench.metrics.generation import (
     MCD_CONSTANT,
     f0_contour,
+    f0_correlation,
     f0_rmse,
     mel_cepstral_distortion,
     mel_cepstrum,
@@ -106,7 +107,12 @@ def test_f0_metrics_hand_computed():
     gen = np.array([0.0, 110.0, 100.0, 0.0, 130.0])
     # voiced in both: frames 1, 2 -> errors -10, 10
     assert f0_rmse([ref], [gen])[0] == pytest.approx(10.0)
-    assert pitch_mse([ref], [gen])[0] == pytest.approx(100.0)
+    # MSEP is the mean squared ln-F0 error: (ln 100 - ln 110)^2 and (ln 110 - ln 100)^2
+    assert pitch_mse([ref], [gen])[0] == pytest.approx(math.log(1.1) ** 2)
+    # F0 correlation on the voiced-in-both frames (1, 2, 3 here) against numpy
+    ref3, gen3 = np.array([0.0, 100.0, 120.0, 150.0]), np.array([90.0, 101.0, 118.0, 160.0])
+    expected = np.corrcoef(ref3[1:], gen3[1:])[0, 1]
+    assert f0_correlation([ref3], [gen3])[0] == pytest.approx(expected)
     assert voicing_decision_error([ref], [gen])[0] == pytest.approx(2 / 5)
     with pytest.warns(UserWarning, match="no frame voiced"):
         assert math.isnan(f0_rmse([np.zeros(3)], [np.ones(3)])[0])

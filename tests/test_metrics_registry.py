@@ -19,6 +19,7 @@ INPUT_KINDS = {
     "sed_scores",
     "audio",
     "embeddings",
+    "scores",  # per-item scores of an evaluator (dnsmos): Python API only
 }
 
 
@@ -40,6 +41,6 @@ def test_registry_lists_the_issue_metrics():
         "segment_er", "event_f1", "event_er", "si_sdr", "si_sdri", "sdr", "snr", "pesq_wb",
         "pesq_nb", "stoi", "estoi", "sdi", "lcc", "srcc", "ktau", "mse", "sys_lcc", "sys_srcc",
         "sys_ktau", "sys_mse", "eer", "min_dcf", "cavg", "lid_eer", "lid_accuracy", "mcd",
-        "f0_rmse", "msep", "vde", "spk_sim",
+        "f0_rmse", "msep", "vde", "spk_sim", "f0_corr", "dnsmos",
     }  # fmt: skip
     assert required <= names

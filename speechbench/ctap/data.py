@@ -68,14 +68,16 @@ class Example:
 
 
 def frame_alignment(
-    phones: list[list], vocab: PhoneVocabulary, num_frames: int
+    phones: list[list], vocab: PhoneVocabulary, num_frames: int, rate: float = FRAME_RATE
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(phone id, segment number) of every 50/s frame; frames no phone covers are silence."""
+    """(phone id, segment number) of every frame at ``rate`` frames/s (CTAP's 50/s by
+    default; the tts downstream uses the upstream's rate); frames no phone covers are
+    silence."""
     token = torch.full((num_frames,), vocab.id(SIL), dtype=torch.long)
     segment = torch.full((num_frames,), -1, dtype=torch.long)
     for k, (phone, start, end) in enumerate(phones):
-        a = max(0, min(num_frames, round(float(start) * FRAME_RATE)))
-        b = max(0, min(num_frames, round(float(end) * FRAME_RATE)))
+        a = max(0, min(num_frames, round(float(start) * rate)))
+        b = max(0, min(num_frames, round(float(end) * rate)))
         token[a:b] = vocab.id(str(phone))
         segment[a:b] = k
     # give every silence run its own segment number so RLE keeps it separate

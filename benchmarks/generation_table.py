@@ -1,0 +1,123 @@
+"""Table 1 of the CTAP paper, reproduced from stored vc / tts runs, and a listening page.
+
+    python benchmarks/generation_table.py [--results DB] [--out docs/generation]
+
+Reads only the results store (finished ``vc`` and ``tts`` runs; the newest run per
+system label), prints Markdown tables (TTS: MSEP, WER, spk sim, DNSMOS; VC: WER, spk
+sim, MCD, MSEP, DNSMOS; each with its 95% interval, plus the copy-synthesis ceiling and
+the unrelated-speech WER of the same items), and writes ``OUT/index.html`` with audio
+players for the first generated samples of each run (copied as 16 kHz WAVs into
+``OUT/audio/``; the total is kept under ``--max-mb``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import shutil
+from pathlib import Path
+from typing import Any
+
+from speechbench import paths
+from speechbench.store import ResultsStore
+
+COLUMNS = {
+    "tts": ("msep", "wer", "spk_sim", "dnsmos_ovrl"),
+    "vc": ("wer", "spk_sim", "mcd", "msep", "dnsmos_ovrl"),
+}
+REAL = ("wer_real", "spk_sim_real", "dnsmos_ovrl_real")
+
+
+def newest_per_system(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:  # ordered by start time: later rows win
+        if row["downstream"] in COLUMNS and row["status"] == "finished":
+            found[(row["downstream"], row.get("system") or row["upstream"])] = row
+    return found
+
+
+def cell(metrics: dict[str, float], key: str) -> str:
+    if key not in metrics:
+        return "-"
+    scale, fmt = (100.0, "{:.1f}%") if key.startswith("wer") else (1.0, "{:.3g}")
+    text = fmt.format(metrics[key] * scale)
+    low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
+    if low is not None and high is not None:
+        text += f" [{fmt.format(low * scale)}, {fmt.format(high * scale)}]"
+    return text
+
+
+def table(task: str, runs: dict[tuple[str, str], dict[str, Any]]) -> str:
+    keys = COLUMNS[task]
+    lines = [
+        f"| {task} system | epochs | " + " | ".join(keys) + " | " + " | ".join(REAL) + " |",
+        "|---|---|" + "---|" * (len(keys) + len(REAL)),
+    ]
+    ceiling = None
+    for (kind, system), row in sorted(runs.items()):
+        if kind != task:
+            continue
+        m = row["metrics"]
+        epochs = (row.get("labels") or {}).get("epochs_run", "")
+        values = [cell(m, k) for k in keys] + [cell(m, k) for k in REAL]
+        lines.append(f"| {system} | {epochs} | " + " | ".join(values) + " |")
+        ceiling = ceiling or m
+    if ceiling is not None:
+        copy = [cell(ceiling, f"{k}_copy") for k in keys]
+        natural = ["-", cell(ceiling, "spk_sim_real_natural"), "-"]
+        lines.append("| ground truth (copy synthesis) | - | " + " | ".join(copy) + " | "
+                     + " | ".join(natural) + " |")  # fmt: skip
+        lines.append(
+            f"| unrelated speech | - | {cell(ceiling, 'wer_unrelated')} | "
+            + " | ".join(["-"] * (len(keys) - 1 + len(REAL)))
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def page(runs: dict[tuple[str, str], dict[str, Any]], out: Path, max_mb: float) -> int:
+    """index.html with up to 4 samples per run; returns the bytes of audio copied."""
+    audio_dir = out / "audio"
+    shutil.rmtree(audio_dir, ignore_errors=True)
+    audio_dir.mkdir(parents=True)
+    budget, used = max_mb * 1e6, 0
+    parts = [
+        "<!doctype html><meta charset=utf-8><title>speechbench generation samples</title>",
+        "<h1>Generated samples (vc, tts)</h1>",
+        "<p>16 kHz WAVs written by the runs' artefact sink; see docs/generation.md.</p>",
+    ]
+    for (task, system), row in sorted(runs.items()):
+        run_dir = Path(row["run_dir"]) / "artefacts"
+        parts.append(f"<h2>{html.escape(task)}: {html.escape(system)}</h2><table>")
+        for artefact in [a for a in row.get("artefacts") or [] if a["kind"] == "audio"][:8]:
+            source = run_dir / artefact["name"]
+            if not source.exists() or used + source.stat().st_size > budget:
+                continue
+            name = f"{task}-{system}-{artefact['name']}".replace("/", "_").replace(" ", "_")
+            name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
+            shutil.copyfile(source, audio_dir / name)
+            used += source.stat().st_size
+            label = html.escape(artefact["name"])
+            parts.append(f"<tr><td>{label}</td><td><audio controls preload=none "
+                         f"src='audio/{name}'></audio></td></tr>")  # fmt: skip
+        parts.append("</table>")
+    (out / "index.html").write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return used
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=Path("docs/generation"))
+    parser.add_argument("--max-mb", type=float, default=4.5)
+    args = parser.parse_args()
+    store = ResultsStore(args.results or paths.results_db())
+    runs = newest_per_system(store.runs())
+    for task in COLUMNS:
+        print(table(task, runs), "\n")
+    used = page(runs, args.out, args.max_mb)
+    print(f"wrote {args.out / 'index.html'} with {used / 1e6:.2f} MB of audio")
+
+
+if __name__ == "__main__":
+    main()
