@@ -148,3 +148,19 @@ def test_bad_settings_and_a_missing_shipped_checkpoint_are_one_line(data_dir, mo
     assert not available and "speechbench pretrain hubert" in message
     with pytest.raises(WeightsUnavailableError):
         mini().weights_fingerprint()
+
+
+def test_the_shipped_hubert_mini_loads_with_s3prl_directly_and_as_an_upstream():
+    """The committed checkpoint is s3prl's converted layout, read by s3prl's own loader."""
+    from s3prl.upstream.hubert.convert import load_converted_model
+    from speechbench.upstreams.ssl import SHIPPED_DIR
+
+    path = SHIPPED_DIR / "hubert-mini.pt"
+    model, task_cfg = load_converted_model(str(path))
+    summary = json.loads((SHIPPED_DIR / "hubert-mini.json").read_text())
+    assert sum(p.numel() for p in model.parameters()) == summary["parameters"]
+    assert task_cfg.label_rate == 100.0 and len(model.encoder.layers) == 5
+    upstream = registry.get("upstreams", "hubert-mini")()
+    layers, frames = upstream(torch.randn(1, 16000) * 0.1, torch.tensor([16000]))
+    assert len(layers) == upstream.num_layers == 6 and layers[0].shape == (1, 49, 256)
+    assert upstream.num_parameters() == summary["parameters"]
