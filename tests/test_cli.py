@@ -56,7 +56,7 @@ def test_run_runs_show_leaderboard_and_cache(sb_home, tmp_path):
     run_id = listing.output.splitlines()[1].split()[0]
     assert '"status": "finished"' in runner.invoke(app, ["show", run_id]).output
     board = runner.invoke(app, ["leaderboard"])
-    assert board.exit_code == 0 and "asr/tiny-synth cer ↓" in board.output
+    assert board.exit_code == 0 and "asr/tiny-synth v1 cer ↓" in board.output
     out = runner.invoke(app, ["leaderboard", "--out", str(tmp_path / "lb")])
     assert out.exit_code == 0 and (tmp_path / "lb" / "leaderboard.html").exists()
     provenance = (tmp_path / "lb" / "runs.jsonl").read_text().splitlines()
