@@ -251,44 +251,34 @@ def mel_cepstrum(
     return dct(np.log(np.maximum(mel, floor)), type=2, norm="ortho", axis=0)[: order + 1].T
 
 
-_PYIN_COMPILED = False
-_PYIN_WARMUP = (
-    "import numpy as np, librosa; "
-    "librosa.pyin(np.zeros(16000, dtype=np.float32) + 1e-3, fmin=50.0, fmax=600.0, sr=16000)"
-)
+_PYIN_POOL = None
 
 
-def compile_pyin_kernels() -> None:
-    """Compile librosa.pyin's numba kernels in a clean subprocess, once per process, so the
-    caller loads them from numba's on-disk cache. Compiling the guvectorized
-    ``_parabolic_interpolation`` inside a process that already runs the evaluators (torch,
-    CTranslate2, ONNX Runtime, pyworld) segfaulted on a fresh install (numba 0.68.1,
-    llvmlite 0.50.0); loading the cached kernel there does not. Failures are ignored: the
-    in-process call then compiles as before."""
-    global _PYIN_COMPILED
-    if _PYIN_COMPILED:
-        return
-    _PYIN_COMPILED = True
-    import subprocess
-    import sys
+def _pyin(signal: np.ndarray, fmin: float, fmax: float, sr: int, hop: int):
+    import librosa
 
-    subprocess.run(
-        [sys.executable, "-c", _PYIN_WARMUP], capture_output=True, timeout=900, check=False
-    )
+    return librosa.pyin(signal, fmin=fmin, fmax=fmax, sr=sr, hop_length=hop)[:2]
+
+
+def _pyin_pool():
+    """One spawned worker process that runs librosa.pyin. Compiling (or even running)
+    pyin's guvectorized numba kernel inside a process that already holds the evaluators
+    (torch, CTranslate2, ONNX Runtime, pyworld) segfaulted on a fresh install (numba
+    0.68.1, llvmlite 0.50.0); a clean process that imports only librosa does not."""
+    global _PYIN_POOL
+    if _PYIN_POOL is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _PYIN_POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    return _PYIN_POOL
 
 
 def f0_contour(
     signal: np.ndarray, sample_rate: int, fmin: float = 50.0, fmax: float = 600.0
 ) -> np.ndarray:
     """F0 in Hz every 10 ms by probabilistic YIN (librosa.pyin); 0 on unvoiced frames."""
-    compile_pyin_kernels()
-    import librosa
-
-    f0, voiced, _ = librosa.pyin(
-        np.asarray(signal, dtype=np.float32),
-        fmin=fmin,
-        fmax=fmax,
-        sr=sample_rate,
-        hop_length=int(round(FRAME_HOP_SECONDS * sample_rate)),
-    )
+    hop = int(round(FRAME_HOP_SECONDS * sample_rate))
+    wave = np.asarray(signal, dtype=np.float32)
+    f0, voiced = _pyin_pool().submit(_pyin, wave, fmin, fmax, sample_rate, hop).result()
     return np.where(voiced & np.isfinite(f0), f0, 0.0)

@@ -294,7 +294,7 @@ def test_score_pairs_never_reports_nan(speech, monkeypatch):
     result = score_pairs(
         [speech["a2"]], [speech["a2"]], transcriber=None, speaker=None, quality=None
     )
-    assert result.unscored == {"f0_rmse": 1, "msep": 1}
+    assert result.unscored == {"f0_rmse": 1, "msep": 1, "f0_corr": 1}
     assert "msep" not in result.metrics and "f0_rmse" not in result.metrics
     assert result.items[0]["msep"] is None and result.items[0]["vde"] > 0.2
     assert result.metrics["mcd"] == pytest.approx(0.0, abs=1e-6)
