@@ -331,6 +331,12 @@ def mix_utterances(
 # ---------------------------------------------------------------- the loop
 
 
+def _numpy_state() -> tuple:
+    """numpy's RNG state with its key array as a tensor (loads with weights_only=True)."""
+    kind, keys, pos, gauss, cached = np.random.get_state()
+    return (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(gauss), float(cached))
+
+
 def run_dir(config: MaskedPretrainConfig) -> Path:
     return Path(config.out_dir) if config.out_dir else paths.home() / "pretrain" / config.model_name
 
@@ -378,7 +384,7 @@ def pretrain(config: MaskedPretrainConfig) -> dict[str, Any]:
     resume_state = None
     if config.resume and ckpt_path.exists():
         try:
-            resume_state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            resume_state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         except Exception as exc:  # truncated or corrupt
             raise ConfigError(
                 f"{ckpt_path}: cannot load the checkpoint ({type(exc).__name__}); delete it "
@@ -396,7 +402,7 @@ def pretrain(config: MaskedPretrainConfig) -> dict[str, Any]:
     eval_wavs = load_audio(eval_records, roots, "eval audio")
     targets_path = out / "targets.pt"
     if targets_path.exists():
-        targets = torch.load(targets_path, weights_only=False)
+        targets = torch.load(targets_path, weights_only=True)
     else:  # iteration 1: MFCC k-means, fitted on train only
         train_mfcc = [mfcc39(w) for w in tqdm(train_wavs, desc="mfcc", leave=False)]
         kmeans = fit_kmeans(
@@ -425,7 +431,8 @@ def pretrain(config: MaskedPretrainConfig) -> dict[str, Any]:
         progress.history, progress.evals = resume_state["history"], resume_state["evals"]
         rng.setstate(resume_state["python_rng"])
         torch.set_rng_state(resume_state["torch_rng"])
-        np.random.set_state(resume_state["numpy_rng"])
+        kind, keys, pos, gauss, cached = resume_state["numpy_rng"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, gauss, cached))
 
     base = {
         "config": asdict(config),
@@ -451,7 +458,7 @@ def pretrain(config: MaskedPretrainConfig) -> dict[str, Any]:
             "evals": progress.evals,
             "python_rng": rng.getstate(),
             "torch_rng": torch.get_rng_state(),
-            "numpy_rng": np.random.get_state(),
+            "numpy_rng": _numpy_state(),
             "summary": {
                 **base,
                 "steps": progress.step,
