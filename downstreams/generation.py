@@ -33,7 +33,7 @@ import json
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -562,6 +562,35 @@ def score_real_voices(
     metrics["num_real_voices"] = float(len(voices.voices))
     for out, row in zip(outputs, rows, strict=True):
         out.update({k: v for k, v in row.items() if k != "id"})
+    return metrics, outputs
+
+
+def score_outputs(
+    options: Any,
+    vocoder: Any,
+    items: Sequence[GenItem],
+    outputs: list[dict[str, Any]],
+    real: Sequence[Utterance],
+    generate: Callable[[Utterance, torch.Tensor], torch.Tensor],
+    ctx: Any,
+    folder: str,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """The test scoring both probes share: score the generated ``items``, add each one's
+    scores and kept samples to its row of ``outputs``, then the real-voice rows (when
+    ``options.real_voices`` is on), made with ``generate(source, prompt clip)``."""
+    metrics, rows = score_generation(items, ctx, vocoder, options.bootstrap)
+    samples = write_samples(ctx, items, options.samples, folder)
+    for out, row in zip(outputs, rows, strict=True):
+        out.update({k: v for k, v in row.items() if k != "id"})
+    for out, sample in zip(outputs, samples, strict=False):
+        out.update(sample)
+    if options.real_voices != "none" and real:
+        voices = RealVoices(options.real_voices, options.prompt_seconds)
+        real_metrics, real_rows = score_real_voices(
+            real, generate, voices, ctx, options.bootstrap, options.samples
+        )
+        metrics.update(real_metrics)
+        outputs.extend(real_rows)
     return metrics, outputs
 
 

@@ -326,24 +326,16 @@ class TextToSpeech(GenerationTask):
                 seconds = round(items[-1].wave.numel() / gen.RATE, 2)
                 outputs.append({"id": r.id, "speaker": r.speaker, "prompt": prompt.id,
                                 "seconds": seconds})  # fmt: skip
-            metrics, rows = gen.score_generation(
-                items, ctx, self.copy_vocoder(ctx), self.options.bootstrap
+            return gen.score_outputs(
+                self.options,
+                self.copy_vocoder(ctx),
+                items,
+                outputs,
+                real,
+                lambda source, clip: self.generate(head, phones[source.id], clip, ctx),
+                ctx,
+                "synthesised",
             )
-            samples = gen.write_samples(ctx, items, self.options.samples, "synthesised")
-            for out, row in zip(outputs, rows, strict=True):
-                out.update({k: v for k, v in row.items() if k != "id"})
-            for out, sample in zip(outputs, samples, strict=False):
-                out.update(sample)
-            if self.options.real_voices != "none" and real:
-                voices = gen.RealVoices(self.options.real_voices, self.options.prompt_seconds)
-                real_metrics, real_rows = gen.score_real_voices(
-                    real,
-                    lambda source, clip: self.generate(head, phones[source.id], clip, ctx),
-                    voices, ctx, self.options.bootstrap, self.options.samples,
-                )  # fmt: skip
-                metrics.update(real_metrics)
-                outputs.extend(real_rows)
-        return metrics, outputs
 
     def _load(self, record: Utterance) -> torch.Tensor:
         return audio.load(self.corpus(record).audio_path(record), gen.RATE, record.sample_rate)

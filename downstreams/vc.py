@@ -392,20 +392,13 @@ class VoiceConversion(GenerationTask):
                 outputs.append({"id": r.id, "source_speaker": r.speaker,
                                 "target_speaker": p["target_speaker"],
                                 "prompt": p["prompt_id"], "reference": reference})  # fmt: skip
-            metrics, rows = gen.score_generation(
-                items, ctx, self.copy_vocoder(ctx), self.options.bootstrap
+            return gen.score_outputs(
+                self.options,
+                self.copy_vocoder(ctx),
+                items,
+                outputs,
+                real,
+                lambda source, clip: self.generate(head, reps[source.id], clip, ctx),
+                ctx,
+                "converted",
             )
-            samples = gen.write_samples(ctx, items, self.options.samples, "converted")
-            for out, row in zip(outputs, rows, strict=True):
-                out.update({k: v for k, v in row.items() if k != "id"})
-            for out, sample in zip(outputs, samples, strict=False):
-                out.update(sample)
-            if self.options.real_voices != "none" and real:
-                voices = gen.RealVoices(self.options.real_voices, self.options.prompt_seconds)
-                real_metrics, real_rows = gen.score_real_voices(
-                    real, lambda source, clip: self.generate(head, reps[source.id], clip, ctx),
-                    voices, ctx, self.options.bootstrap, self.options.samples,
-                )  # fmt: skip
-                metrics.update(real_metrics)
-                outputs.extend(real_rows)
-        return metrics, outputs
