@@ -267,10 +267,12 @@ def _pyin_pool():
     0.68.1, llvmlite 0.50.0); a clean process that imports only librosa does not."""
     global _PYIN_POOL
     if _PYIN_POOL is None:
+        import atexit
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         _PYIN_POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(_PYIN_POOL.shutdown)  # before module teardown, not in a late weakref
     return _PYIN_POOL
 
 
