@@ -109,7 +109,7 @@ def test_hubert_pretrains_resumes_and_exports_what_s3prl_loads(data_dir):
     )
     # the exported file is s3prl's converted HuBERT layout: s3prl's own loader reads it
     model, task_cfg = load_converted_model(str(export / "hubert-mini.pt"))
-    trained = torch.load(out / "last.pt", weights_only=False)["model"]
+    trained = torch.load(out / "last.pt", weights_only=True)["model"]
     for key, value in model.state_dict().items():
         assert torch.allclose(value, trained[f"net.{key}"].half().float()), key
     assert task_cfg.label_rate == 100.0 and model.final_proj.out_features == 16
@@ -126,7 +126,7 @@ def test_wavlm_pretrains_with_mixing_and_loads_through_wavlm_local(data_dir):
     export = data_dir / "export"
     args = [*TINY, f"out_dir={data_dir / 'wavlm'}", "train.max_steps=4", f"export_dir={export}"]
     pretrain_command("wavlm", args)
-    payload = torch.load(export / "wavlm-mini.pt", weights_only=False)
+    payload = torch.load(export / "wavlm-mini.pt", weights_only=True)
     assert set(payload) == {"cfg", "model"} and payload["cfg"]["gru_rel_pos"] is True
     upstream = registry.get("upstreams", "wavlm")(
         registry.get("upstreams", "wavlm").Options(path=str(export / "wavlm-mini.pt"))
