@@ -19,6 +19,7 @@ import random
 import resource
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -239,21 +240,30 @@ def build_upstream(
     return upstream
 
 
+def feature_inputs(task: Downstream, data: TaskData) -> Iterator[tuple[str, CorpusData, str, str]]:
+    """(corpus name, its data, split, stream) of every non-empty split and stream the task
+    reads as upstream features: what extraction covers."""
+    for name, corpus_data in data.corpora.items():
+        for split, records in corpus_data.records.items():
+            if not records:
+                continue
+            stage = "train" if split == "train" else ("dev" if split == "dev" else "test")
+            for stream, wanted in task.inputs(stage).items():
+                if wanted.kind == "features":
+                    yield name, corpus_data, split, stream
+
+
 def feature_audio_seconds(task: Downstream, data: TaskData) -> float:
     """Seconds of audio the upstream turns into features for this run (every corpus,
     split and stream the task reads as features): the numerator of extraction speed."""
     total = 0.0
-    for corpus_data in data.corpora.values():
-        for split, records in corpus_data.records.items():
-            stage = "train" if split == "train" else ("dev" if split == "dev" else "test")
-            for stream, wanted in task.inputs(stage).items():
-                if wanted.kind != "features":
-                    continue
-                if stream == "main":
-                    total += sum(r.duration for r in records)
-                else:
-                    paths = (corpus_data.corpus.audio_path(r, stream) for r in records)
-                    total += sum(sf.info(str(p)).duration for p in paths)
+    for _, corpus_data, split, stream in feature_inputs(task, data):
+        records = corpus_data.records[split]
+        if stream == "main":
+            total += sum(r.duration for r in records)
+        else:
+            paths = (corpus_data.corpus.audio_path(r, stream) for r in records)
+            total += sum(sf.info(str(p)).duration for p in paths)
     return round(total, 2)
 
 
@@ -262,25 +272,18 @@ def extract_all(
 ) -> dict[str, Any]:
     """Cached features of every (corpus, split, stream) the task reads as features."""
     hits: dict[str, bool] = {}
-    for name, corpus_data in data.corpora.items():
-        for split, records in corpus_data.records.items():
-            if not records:
-                continue
-            stage = "train" if split == "train" else ("dev" if split == "dev" else "test")
-            for stream, wanted in task.inputs(stage).items():
-                if wanted.kind != "features":
-                    continue
-                found, hit = cache.cached_features(
-                    upstream,
-                    config.upstream_options,
-                    corpus_data.corpus,
-                    split,
-                    records,
-                    config.settings.extract_batch_seconds,
-                    stream=stream,
-                )
-                corpus_data.features[(split, stream)] = _features(found)
-                hits[f"{name}/{split}/{stream}"] = hit
+    for name, corpus_data, split, stream in feature_inputs(task, data):
+        found, hit = cache.cached_features(
+            upstream,
+            config.upstream_options,
+            corpus_data.corpus,
+            split,
+            corpus_data.records[split],
+            config.settings.extract_batch_seconds,
+            stream=stream,
+        )
+        corpus_data.features[(split, stream)] = _features(found)
+        hits[f"{name}/{split}/{stream}"] = hit
     return hits
 
 
