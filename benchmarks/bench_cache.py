@@ -54,7 +54,17 @@ from speechbench.downstreams.base import Batch, UpstreamInfo  # noqa: E402
 from speechbench import audio, cache, registry  # noqa: E402
 from speechbench.corpora.base import Corpus, Utterance  # noqa: E402
 
-UPSTREAMS = ("mfcc", "fbank", "ivector", "ge2e", "whisper-tiny-en", "ctap")
+UPSTREAMS = (
+    "mfcc",
+    "fbank",
+    "mel128",
+    "ivector",
+    "ge2e",
+    "whisper-tiny-en",
+    "ctap",
+    "hubert-mini",
+    "wavlm-mini",
+)
 VOICES = {
     "en": ("asterisk-core-sounds-en-wav", "en_US_f_Allison"),
     "es": ("asterisk-core-sounds-es-wav", "es_MX_f_Allison"),
@@ -261,6 +271,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write the raw numbers as JSON")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the other upstreams' rows in --out (each row records its machine state)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     records = bench_records(args.per_language)
@@ -279,9 +294,15 @@ def main() -> None:
         "machine_before": machine(),
         "results": [],
     }
+    if args.append and args.out and args.out.exists():
+        kept = json.loads(args.out.read_text())
+        report["results"] = [r for r in kept["results"] if r["upstream"] not in args.upstreams]
     print(f"{len(records)} utterances, {sum(r.duration for r in records):.0f} s audio")
     for name in args.upstreams:
-        row = bench_upstream(name, records, corpus, args.epochs, args.batch_size)
+        row = {
+            **bench_upstream(name, records, corpus, args.epochs, args.batch_size),
+            "machine": machine(),
+        }
         report["results"].append(row)
         print(json.dumps(row), flush=True)
         if args.out:  # partial results survive an interrupted run

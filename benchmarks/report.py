@@ -70,6 +70,14 @@ def main() -> None:
                 f"| {quality[f'{name}_x_realtime']:.1f} |"
             )
         print(f"\nspeed-up {quality['speedup']:.2f}x, max |diff| {quality['max_abs_difference']}")
+    grid = _load("grid.json")
+    if grid:
+        from grid_breakdown import table  # benchmarks/ is the script's directory
+
+        print(f"\ngrid: {grid['runs_file']}\n")
+        print(table({"all": grid["total"]}, "grid") + "\n")
+        print(table(grid["by_upstream"], "upstream") + "\n")
+        print(table(grid["by_task"], "task"))
 
 
 if __name__ == "__main__":

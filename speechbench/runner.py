@@ -20,6 +20,7 @@ import resource
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -74,6 +75,25 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished child processes.
+
+    A worker pool still alive when a phase ends (the PESQ pool) is counted only once it has
+    exited, so a phase's CPU time can be low by that pool's share; wall time is exact.
+    """
+    usages = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return sum(u.ru_utime + u.ru_stime for u in usages)
+
+
+@contextmanager
+def phase(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Record a run phase's wall time as ``NAME_s`` and its CPU time as ``NAME_cpu_s``."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    yield
+    timings[f"{name}_s"] = round(time.perf_counter() - wall, 2)
+    timings[f"{name}_cpu_s"] = round(cpu_seconds() - cpu, 2)
 
 
 def peak_memory_mb() -> float:
@@ -299,46 +319,44 @@ def _execute(
     settings = config.settings
     timings: dict[str, float] = {}
     seed_everything(settings.seed)
-    t0 = time.perf_counter()
     data = TaskData({})
-    for corpus in corpora:
-        if not corpus.is_prepared():
-            log.info("preparing corpus %s", corpus.name)
-        records = corpus.prepare()
-        check_records(task, corpus, records)
-        data.corpora[corpus.name] = CorpusData(corpus, split_records(records))
-    require_streams(data, task)
-    timings["prepare_s"] = round(time.perf_counter() - t0, 2)
+    with phase(timings, "prepare"):
+        for corpus in corpora:
+            if not corpus.is_prepared():
+                log.info("preparing corpus %s", corpus.name)
+            records = corpus.prepare()
+            check_records(task, corpus, records)
+            data.corpora[corpus.name] = CorpusData(corpus, split_records(records))
+        require_streams(data, task)
 
-    t0 = time.perf_counter()
-    upstream = build_upstream(config, upstream_cls, data, corpora[0])
-    hits = extract_all(config, upstream, task, data)
-    timings["extract_s"] = round(time.perf_counter() - t0, 2)
+    with phase(timings, "extract"):
+        upstream = build_upstream(config, upstream_cls, data, corpora[0])
+        hits = extract_all(config, upstream, task, data)
     timings["cache_hits"] = sum(hits.values())
     timings["audio_s"] = feature_audio_seconds(task, data)
     params = upstream.num_parameters()
     log.info("features ready in %.1fs (cache hits: %s)", timings["extract_s"], hits)
 
-    t0 = time.perf_counter()
-    head, result = fit_task(task, data, UpstreamInfo.of(upstream), run_dir, settings.seed)
-    main_records = [r for split in data.corpora[corpora[0].name].records.values() for r in split]
-    primary = task.primary_metric_for(main_records)
-    timings["train_s"] = round(time.perf_counter() - t0, 2)
+    with phase(timings, "train"):
+        head, result = fit_task(task, data, UpstreamInfo.of(upstream), run_dir, settings.seed)
+        main_records = [
+            r for split in data.corpora[corpora[0].name].records.values() for r in split
+        ]
+        primary = task.primary_metric_for(main_records)
 
-    t0 = time.perf_counter()
-    eval_ctx = EvalContext(Sink(run_dir / "artefacts"), task.evaluators)
-    metrics: dict[str, float] = {}
-    outputs: list[dict[str, Any]] = []
-    for name in data.names:
-        scores, outs = evaluate_split(task, head, name, "test", eval_ctx)
-        if len(data.names) > 1:  # several corpora: every key names its corpus
-            scores = {f"{k}@{name}": v for k, v in scores.items()}
-            outs = [{"corpus": name, **o} for o in outs]
-        metrics.update(scores)
-        outputs.extend(outs)
-    if len(data.names) > 1 and "@" not in primary:
-        primary = f"{primary}@{data.names[0]}"
-    timings["eval_s"] = round(time.perf_counter() - t0, 2)
+    with phase(timings, "eval"):
+        eval_ctx = EvalContext(Sink(run_dir / "artefacts"), task.evaluators)
+        metrics: dict[str, float] = {}
+        outputs: list[dict[str, Any]] = []
+        for name in data.names:
+            scores, outs = evaluate_split(task, head, name, "test", eval_ctx)
+            if len(data.names) > 1:  # several corpora: every key names its corpus
+                scores = {f"{k}@{name}": v for k, v in scores.items()}
+                outs = [{"corpus": name, **o} for o in outs]
+            metrics.update(scores)
+            outputs.extend(outs)
+        if len(data.names) > 1 and "@" not in primary:
+            primary = f"{primary}@{data.names[0]}"
     atomic.write_text(
         run_dir / "predictions.jsonl",
         "".join(json.dumps(o, ensure_ascii=False, default=str) + "\n" for o in outputs),
