@@ -26,7 +26,10 @@ def test_head_learns_and_second_run_is_reused(sb_home):
     assert result.row["status"] == "finished" and not result.reused
     # an empty transcript scores CER 1.0: the head must have learned the tone words
     assert metrics["cer"] < 0.6, metrics
-    assert set(result.row["timings"]) >= {"extract_s", "train_s", "eval_s"}
+    timings = result.row["timings"]
+    assert set(timings) >= {"extract_s", "train_s", "eval_s", "train_cpu_s", "eval_cpu_s"}
+    # 25 epochs of training cost CPU time; a phase's CPU time on one thread is ~ its wall time
+    assert 0 < timings["train_cpu_s"] <= 2 * timings["train_s"] + 1
     # the site's columns: seconds of audio turned into features, and the upstream's weights
     records = TinySynth().prepare()
     assert result.row["timings"]["audio_s"] == pytest.approx(sum(r.duration for r in records))
