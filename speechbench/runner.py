@@ -163,6 +163,17 @@ def identity_of(corpora: list[Corpus]) -> dict[str, Any]:
     return {"corpora": [[c.name, c.version] for c in corpora]}
 
 
+def run_identity(
+    config: ResolvedConfig, upstream_cls: type[Upstream], corpora: list[Corpus]
+) -> dict[str, Any]:
+    """Everything besides the config that the run's hash covers: the corpora, and the
+    upstream's weight file where it has one (a re-shipped checkpoint is a new run)."""
+    identity = identity_of(corpora)
+    if (weights := upstream_cls.weights_identity(config.upstream_options)) is not None:
+        identity["upstream_weights"] = weights
+    return identity
+
+
 def system_label(upstream: str, changed: list[tuple[str, str, Any]]) -> str:
     """The upstream name plus the run's changed options, written as CLI overrides."""
 
@@ -187,7 +198,7 @@ def run_config(
     for corpus in corpora:  # before any corpus is prepared or the store is touched
         check_compatible(upstream_cls, task, corpus)
     store = store or ResultsStore(paths.results_db())
-    identity = identity_of(corpora)
+    identity = run_identity(config, upstream_cls, corpora)
     config_hash = config.hash(identity)
     if not force and (done := store.find_finished(config_hash)):
         return RunResult(done["run_id"], done, reused=True)

@@ -182,11 +182,13 @@ def _is_grid(cell: Cell) -> bool:
 
 def _identity(args: list[str]) -> tuple[Any, str]:
     """(resolved config, config_hash) exactly as ``runner.run_config`` computes them."""
-    from speechbench.runner import corpora_of, identity_of
+    from speechbench.runner import corpora_of, run_identity
 
     config = resolve(args)
     downstream_cls = registry.get("downstreams", config.settings.downstream)
-    return config, config.hash(identity_of(corpora_of(config, downstream_cls)))
+    upstream_cls = registry.get("upstreams", config.settings.upstream)
+    corpora = corpora_of(config, downstream_cls)
+    return config, config.hash(run_identity(config, upstream_cls, corpora))
 
 
 # ---------------------------------------------------------------- worker side

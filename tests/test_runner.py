@@ -5,7 +5,7 @@ import json
 import pytest
 import soundfile as sf
 
-from speechbench import cache, paths
+from speechbench import cache, paths, registry
 from speechbench.corpora.tiny_synth import TinySynth
 from speechbench.errors import AudioError, ConfigError
 from speechbench.runner import run
@@ -169,3 +169,27 @@ def test_options_out_of_range_fail_before_anything_runs(sb_home):
         with pytest.raises(ConfigError, match=said):
             run(["upstream=mfcc", "corpus=tiny-synth", bad])
     assert not paths.results_db().exists() or ResultsStore(paths.results_db()).runs() == []
+
+
+def test_a_new_checkpoint_file_is_a_new_run(tmp_path):
+    """A re-shipped or re-pretrained checkpoint must never be served the old run's result:
+    the weight file's hash is part of the run's identity (fixed front ends keep theirs)."""
+    from speechbench.config import resolve
+    from speechbench.runner import corpora_of, run_identity
+
+    def identity(args):
+        config = resolve(args)
+        downstream_cls = registry.get("downstreams", config.settings.downstream)
+        upstream_cls = registry.get("upstreams", config.settings.upstream)
+        return run_identity(config, upstream_cls, corpora_of(config, downstream_cls))
+
+    fixed = identity(["upstream=fbank", "corpus=tiny-synth"])
+    assert "upstream_weights" not in fixed  # stored runs of fixed front ends keep their ids
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"first checkpoint")
+    for key in ("upstream=hubert upstream.path=", "upstream=ctap upstream.checkpoint="):
+        args = [*f"{key}{weights}".split(), "corpus=tiny-synth"]
+        before = identity(args)
+        weights.write_bytes(weights.read_bytes() + b" retrained")
+        after = identity(args)
+        assert before["upstream_weights"] != after["upstream_weights"], key

@@ -18,7 +18,7 @@ import hashlib
 import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -60,6 +60,14 @@ class Upstream(nn.Module):
 
         Fitted parameters must enter ``fingerprint()`` so cached features are never stale.
         """
+
+    @classmethod
+    def weights_identity(cls, options: Any) -> str | None:
+        """A cheap hash of the weight file a run's features come from, computed without
+        building the model, so that it can be part of the run's identity: a re-shipped or
+        re-pretrained checkpoint is another run, never the stored result of the old one.
+        None (the default) when options and code already determine the weights."""
+        return None
 
     def weights_fingerprint(self) -> str:
         """Hash of the parameters and buffers; override for large models with a file hash."""

@@ -74,6 +74,11 @@ class CTAPUpstream(Upstream):
     def weights_fingerprint(self) -> str:
         return hashlib.sha256(self.checkpoint_path.read_bytes()).hexdigest()[:16]
 
+    @classmethod
+    def weights_identity(cls, options: CTAPOptions) -> str | None:
+        path = _checkpoint_path(options)
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+
     def code_fingerprint(self) -> str:
         """This module and the model code it runs (speechbench/ctap/model.py): a change to
         either must not be served features cached by the other."""

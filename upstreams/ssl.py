@@ -203,9 +203,18 @@ class _SSLUpstream(Upstream):
     def checkpoint_path(self) -> Path | None:
         """upstream.path, else the shipped checkpoint (if the class ships one), else None
         (a named s3prl hub model)."""
-        if self.options.path:
-            return Path(self.options.path).expanduser()
-        return SHIPPED_DIR / self.shipped if self.shipped else None
+        return self.checkpoint_of(self.options)
+
+    @classmethod
+    def checkpoint_of(cls, options: SSLOptions) -> Path | None:
+        if options.path:
+            return Path(options.path).expanduser()
+        return SHIPPED_DIR / cls.shipped if cls.shipped else None
+
+    @classmethod
+    def weights_identity(cls, options: SSLOptions) -> str | None:
+        path = cls.checkpoint_of(options)
+        return checkpoint_digest(path) if path is not None and path.exists() else None
 
     def _require_weights(self) -> nn.Module:
         if self.backend is None:

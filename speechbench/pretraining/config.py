@@ -36,6 +36,11 @@ class MaskedModelConfig:
     # span masking: p = 8 % of frames start a span of 10 (fairseq's mask_prob = p x span)
     mask_start_prob: float = 0.08
     mask_length: int = 10
+    # the HuBERT paper's alpha: loss = alpha x CE(masked) + (1 - alpha) x CE(unmasked frames).
+    # 1.0 is HuBERT-Base's choice; at this tiny budget alpha = 1 collapses (every frame of
+    # the top layer the same vector, predicting the cluster prior: docs/pretraining.md), so
+    # the shipped models use 0.5, a value the paper also studies (Sec. IV-C, Table VI).
+    alpha: float = 0.5
     feature_penalty: float = 10.0  # weight of the CNN output's L2 penalty (fairseq HuBERT)
     # WavLM: gated relative position bias and denoising with utterance mixing
     num_buckets: int = 320

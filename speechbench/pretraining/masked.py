@@ -133,17 +133,24 @@ class HubertPretrainer(nn.Module):
             HubertConfig(**self.model_cfg), HubertPretrainingConfig(**self.task_cfg), self.symbols
         )
         self.feature_penalty = model.feature_penalty
+        self.alpha = model.alpha
 
     def forward(self, wavs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         padding = torch.zeros(wavs.shape, dtype=torch.bool)
         out = self.net(wavs, target_list=[labels], padding_mask=padding, mask=True)
         logits = out["logit_m_list"][0]  # the positive is column 0 (fairseq's compute_nce)
-        target = torch.zeros(logits.shape[0], dtype=torch.long)
-        masked = F.cross_entropy(logits.float(), target)
+        masked = F.cross_entropy(logits.float(), logits.new_zeros(len(logits), dtype=torch.long))
+        unmasked_logits = out["logit_u_list"][0]
+        unmasked = F.cross_entropy(
+            unmasked_logits.float(),
+            unmasked_logits.new_zeros(len(unmasked_logits), dtype=torch.long),
+        )
         return {
             "masked_ce": masked,
+            "unmasked_ce": unmasked.detach(),
             "feature_pen": out["features_pen"],
-            "total": masked + self.feature_penalty * out["features_pen"],
+            "total": mixed_loss(masked, unmasked, self.alpha)
+            + self.feature_penalty * out["features_pen"],
             "masked_acc": (logits.argmax(-1) == 0).float().mean().detach(),
         }
 
@@ -172,6 +179,7 @@ class WavLMPretrainer(nn.Module):
         self.final_proj = nn.Linear(model.embed_dim, model.final_dim)
         self.label_embs = nn.Parameter(torch.empty(model.clusters, model.final_dim).uniform_())
         self.feature_penalty = model.feature_penalty
+        self.alpha = model.alpha
 
     def forward(self, wavs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         net = self.net
@@ -186,23 +194,35 @@ class WavLMPretrainer(nn.Module):
         x, _ = net.encoder(x, padding_mask=padding)
         frames = min(x.shape[1], labels.shape[1] // 2)  # 100/s labels -> every second one
         mask = mask[:, :frames]
-        targets = labels[:, : 2 * frames : 2][mask]
-        projected = self.final_proj(x[:, :frames][mask])
-        logits = (
-            F.cosine_similarity(projected[:, None, :], self.label_embs[None, :, :], dim=-1)
-            / LOGIT_TEMPERATURE
-        )
-        masked = F.cross_entropy(logits.float(), targets)
+        frame_labels = labels[:, : 2 * frames : 2]
+        hidden = x[:, :frames]
+        logits = self.cluster_logits(hidden[mask])
+        masked = F.cross_entropy(logits.float(), frame_labels[mask])
+        unmasked = F.cross_entropy(self.cluster_logits(hidden[~mask]).float(), frame_labels[~mask])
         return {
             "masked_ce": masked,
+            "unmasked_ce": unmasked.detach(),
             "feature_pen": penalty,
-            "total": masked + self.feature_penalty * penalty,
-            "masked_acc": (logits.argmax(-1) == targets).float().mean().detach(),
+            "total": mixed_loss(masked, unmasked, self.alpha) + self.feature_penalty * penalty,
+            "masked_acc": (logits.argmax(-1) == frame_labels[mask]).float().mean().detach(),
         }
+
+    def cluster_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity to each cluster embedding over a temperature (HuBERT's head)."""
+        projected = self.final_proj(hidden)
+        similarity = F.cosine_similarity(projected[:, None, :], self.label_embs[None], dim=-1)
+        return similarity / LOGIT_TEMPERATURE
 
     def export(self) -> dict[str, Any]:
         """s3prl's WavLM layout (``wavlm_local``: ``cfg``, ``model``), weights in fp16."""
         return {"cfg": self.cfg, "model": half(self.net.state_dict())}
+
+
+def mixed_loss(masked: torch.Tensor, unmasked: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The HuBERT paper's eq. 3: alpha on the masked frames, 1 - alpha on the others."""
+    if alpha == 1.0 or not torch.isfinite(unmasked):  # no unmasked frame in the batch
+        return masked if alpha == 1.0 else alpha * masked
+    return alpha * masked + (1.0 - alpha) * unmasked
 
 
 def build(family: str, model: MaskedModelConfig) -> nn.Module:
@@ -378,6 +398,8 @@ def pretrain(config: MaskedPretrainConfig) -> dict[str, Any]:
     torch.set_num_threads(max(1, config.train.threads))
     if config.model_name not in FAMILIES:
         raise ConfigError(f"model_name={config.model_name!r}: valid choices {FAMILIES}")
+    if not 0.0 < config.model.alpha <= 1.0:
+        raise ConfigError(f"model.alpha={config.model.alpha}: expected a weight in (0, 1]")
     out = run_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT
