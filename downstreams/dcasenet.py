@@ -252,7 +252,17 @@ class DCASENet(GradientTrained):
     Options = DCASENetOptions
     default_corpus = ",".join(VIEW_CORPUS[t] for t in TASKS)
     upstream_level = "frame"
-    metrics = ("accuracy", "uar", "lwlrap", "map", "segment_er", "segment_f1", "event_f1", "psds1")
+    metrics = (
+        "accuracy",
+        "uar",
+        "lwlrap",
+        "map",
+        "segment_er",
+        "segment_f1",
+        "event_f1",
+        "psds1",
+        "psds1_st0",
+    )
     primary_metric = "accuracy"
     selection_metric = "loss"
 

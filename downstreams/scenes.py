@@ -17,7 +17,8 @@ all three):
   stored with the run (training.json stage ``postprocess:sed`` and the task state) and
   applied unchanged to test. Metrics: segment-based F1 / ER at 1 s (sed_eval; ER is the
   primary metric, as in DCASE 2020 task 3), event-based F1 with a 200 ms onset collar,
-  and PSDS scenario 1 (sed_scores_eval) on the filtered frame scores. Two trivial
+  and PSDS scenario 1 (sed_scores_eval) on the filtered frame scores, with its class mean
+  without the instability penalty (``psds1_st0``, same ROCs). Two trivial
   systems are scored beside it on the same test clips: *all-zeros* (no event ever) and
   the *per-class prior* (every frame scored with the class's training frame prior, then
   the same dev-tuned thresholds), as ``*_allzero`` and ``*_prior`` keys.
@@ -54,7 +55,7 @@ from speechbench.downstreams.base import (
 )
 from speechbench.metrics.bootstrap import bootstrap_ci
 from speechbench.metrics.classification import accuracy, unweighted_average_recall
-from speechbench.metrics.sed import psds1, sed_metrics, segment_error_rate
+from speechbench.metrics.sed import class_mean, psds_scenario1, sed_metrics, segment_error_rate
 from speechbench.metrics.tagging import lwlrap, mean_average_precision
 from torch import nn
 
@@ -308,13 +309,21 @@ def sed_scores(
     if stage == "test":
         smoothed = [smooth(s, post.median_frames) for s in scores]
         times = [frame_times(len(s), rate) for s in scores]
-        result["psds1"] = psds1.fn(refs, smoothed, times, list(classes), list(durations))
+        result.update(_psds_keys(refs, smoothed, times, durations, classes))
         if bootstrap > 0:
             ci = bootstrap_ci(
                 segment_error_rate, refs, ests, list(durations), n_resamples=bootstrap, seed=0
             )
             result["segment_er_ci_low"], result["segment_er_ci_high"] = ci.low, ci.high
     return _qualified(result, prefix)
+
+
+def _psds_keys(refs, scores, times, durations, classes) -> dict[str, float]:
+    """PSDS1 and, from the same ROCs, its unpenalised class mean (``psds1_st0``): on a
+    small test set with a few weak classes scenario 1's instability penalty floors every
+    system at 0, where the class mean still tells them apart (docs/dcase.md)."""
+    found = psds_scenario1(refs, scores, times, list(durations), classes=list(classes))
+    return {"psds1": found.value, "psds1_st0": class_mean(found)}
 
 
 def _sed_event_metrics(refs, ests, durations) -> dict[str, float]:
@@ -344,7 +353,7 @@ def trivial_sed_scores(
         durations,
     )
     times = [frame_times(n, rate) for n in frames]
-    prior["psds1"] = psds1.fn(refs, constant, times, list(classes), list(durations))
+    prior.update(_psds_keys(refs, constant, times, durations, classes))
     out.update({f"{k}_prior": v for k, v in prior.items()})
     return out
 
@@ -603,7 +612,7 @@ class SoundEventDetection(_SceneTask):
     Options = SedOptions
     default_corpus = VIEW_CORPUS["sed"]
     upstream_level = "frame"
-    metrics = ("segment_er", "segment_f1", "event_f1", "psds1")
+    metrics = ("segment_er", "segment_f1", "event_f1", "psds1", "psds1_st0")
     primary_metric = "segment_er"
     selection_metric = "loss"  # thresholds are tuned after training
 

@@ -18,6 +18,7 @@ BUILTINS: dict[str, str] = {
     "event_f1": "speechbench.metrics.sed:event_f1",
     "event_er": "speechbench.metrics.sed:event_error_rate",
     "psds1": "speechbench.metrics.sed:psds1",
+    "psds1_st0": "speechbench.metrics.sed:psds1_st0",
     "si_sdr": "speechbench.metrics.separation:si_sdr",
     "si_sdri": "speechbench.metrics.separation:si_sdr_improvement",
     "sdr": "speechbench.metrics.separation:sdr",

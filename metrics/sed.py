@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from speechbench.metrics._checks import same_length
@@ -193,18 +193,27 @@ PSDS1 = {
 }
 
 
+class PsdsResult(NamedTuple):
+    """PSDS and each class's own PSD-ROC area (normalised by ``max_efpr``, no penalty)."""
+
+    value: float
+    per_class: dict[str, float]
+
+
 def psds_scenario1(
     references: Sequence[Sequence[Event]],
     scores: Sequence[Any],
     frame_times: Sequence[Any],
-    classes: Sequence[str],
     durations: Sequence[float],
-) -> float:
+    *,
+    classes: Sequence[str],
+) -> PsdsResult:
     """PSDS scenario 1 (Bilen et al. 2020) of frame-level scores, computed exactly by
     sed_scores_eval (Ebbers et al. 2022) over every threshold the scores hold.
 
     ``scores[i]`` is a T_i x C array of class scores of file i, ``frame_times[i]`` its
-    T_i + 1 frame boundaries in seconds; ``classes`` names the C columns.
+    T_i + 1 frame boundaries in seconds; ``classes`` names the C columns (keyword: it is
+    one list for the data set, not a per-file input a bootstrap resamples).
     """
     from sed_scores_eval.base_modules.scores import create_score_dataframe
     from sed_scores_eval.intersection_based import psds
@@ -232,13 +241,19 @@ def psds_scenario1(
         raise ConfigError("no reference event in any file; PSDS needs some")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        value, *_ = psds(
+        value, per_class, *_ = psds(
             scores=frames,
             ground_truth=truth,
             audio_durations={n: float(d) for n, d in zip(names, durations, strict=True)},
             **PSDS1,
         )
-    return float(value)
+    return PsdsResult(float(value), {c: float(v) for c, v in per_class.items()})
+
+
+def class_mean(result: PsdsResult) -> float:
+    """The PSDS of the same ROCs without the instability penalty (alpha_st = 0): the
+    mean curve's area is the mean of the classes' areas."""
+    return float(np.mean(list(result.per_class.values())))
 
 
 def _writable_scores_for_cython() -> None:
@@ -266,6 +281,20 @@ def _writable_scores_for_cython() -> None:
     definition="PSDS scenario 1 (DTC=GTC=0.7, alpha_st=1, eFPR<=100/h), sed_scores_eval",
     inputs="sed_scores",
 )
-def psds1(references, scores, frame_times, classes, durations) -> float:
+def psds1(references, scores, frame_times, durations, *, classes) -> float:
     """Polyphonic sound detection score, DCASE task 4 scenario 1, threshold-independent."""
-    return psds_scenario1(references, scores, frame_times, classes, durations)
+    return psds_scenario1(references, scores, frame_times, durations, classes=classes).value
+
+
+@metric(
+    "psds1_st0",
+    higher_is_better=True,
+    range=(0.0, 1.0),
+    definition="PSDS scenario 1 without the instability penalty (alpha_st=0): mean class area",
+    inputs="sed_scores",
+)
+def psds1_st0(references, scores, frame_times, durations, *, classes) -> float:
+    """Scenario 1's criteria and eFPR range, alpha_st = 0: the mean over classes of each
+    class's PSD-ROC area. Scenario 1 subtracts the across-class std of the TPR and clips
+    at 0, so a system strong on few classes scores PSDS1 = 0; this keeps what it finds."""
+    return class_mean(psds_scenario1(references, scores, frame_times, durations, classes=classes))

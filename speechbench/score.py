@@ -114,7 +114,7 @@ def _inputs(spec, ref, hyp, trials, mix, normalize, workers) -> tuple[tuple, dic
     elif kind == "events":
         args, keys = score_io.load_events(ref, hyp)
     elif kind == "sed_scores":
-        args, keys = score_io.load_sed_scores(ref, hyp)
+        return score_io.load_sed_scores(ref, hyp)
     elif kind == "embeddings":
         args, keys = score_io.load_embeddings(ref, hyp)
     elif kind == "audio":
@@ -124,7 +124,7 @@ def _inputs(spec, ref, hyp, trials, mix, normalize, workers) -> tuple[tuple, dic
     return args, {}, keys
 
 
-def _details(spec: MetricSpec, args: tuple, keys: list[str]) -> dict[str, Any]:
+def _details(spec: MetricSpec, args: tuple, kwargs: dict, keys: list[str]) -> dict[str, Any]:
     if spec.name == "lwlrap":
         from speechbench.metrics.tagging import lwlrap_per_class
 
@@ -134,6 +134,10 @@ def _details(spec: MetricSpec, args: tuple, keys: list[str]) -> dict[str, Any]:
         from speechbench.metrics.sed import sed_metrics
 
         return {"class_wise": sed_metrics(*args)["class_wise"]}
+    if spec.inputs == "sed_scores":
+        from speechbench.metrics.sed import psds_scenario1
+
+        return {"per_class_psds": psds_scenario1(*args, **kwargs).per_class}
     return {}
 
 
@@ -282,7 +286,7 @@ def score_command(
             )
         )
     if output_format == "json":
-        typer.echo(json.dumps({**result, **_details(spec, args, keys)}, indent=2))
+        typer.echo(json.dumps({**result, **_details(spec, args, kwargs, keys)}, indent=2))
         return
     from tabulate import tabulate
 

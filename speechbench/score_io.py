@@ -250,14 +250,23 @@ def load_events(ref: Path, hyp: Path):
 
 def load_sed_scores(ref: Path, hyp: Path):
     """PSDS inputs: ``ref`` an event list as for ``events`` (``<file> <onset> <offset>
-    <label>``), ``hyp`` a folder of ``<file>.tsv`` frame-score tables in sed_scores_eval's
-    format (header ``onset offset CLASS...``, one row per frame); a file's duration is its
-    last frame offset."""
+    <label>``; a line holding only ``<file>`` lists a file without events), ``hyp`` a
+    folder of ``<file>.tsv`` frame-score tables in sed_scores_eval's format (header
+    ``onset offset CLASS...``, one row per frame); a file's duration is its last frame
+    offset. Returns the per-file inputs (what a bootstrap resamples) and the class list
+    as a keyword. A table the reference does not list is an error, not dropped: its
+    audio and false alarms belong in the eFPR."""
     refs = _read_events(ref)
     tables = _files(hyp, (".tsv",))
     missing = sorted(set(refs) - set(tables))
     if missing:
         raise ConfigError(f"{hyp}: no score table for {missing[:3]}; write <file>.tsv per file")
+    extra = sorted(set(tables) - set(refs))
+    if extra:
+        raise ConfigError(
+            f"{hyp}: score tables {extra[:3]} are not in {ref}; list every file in the "
+            "reference (a line with only the file name for a file without events)"
+        )
     keys = list(refs)
     scores, times, classes = [], [], None
     for key in keys:
@@ -273,7 +282,7 @@ def load_sed_scores(ref: Path, hyp: Path):
         scores.append(values[:, 2:])
         times.append(np.concatenate([values[:, 0], values[-1:, 1]]))
     durations = [float(t[-1]) for t in times]
-    return ([refs[k] for k in keys], scores, times, classes, durations), keys
+    return ([refs[k] for k in keys], scores, times, durations), {"classes": classes}, keys
 
 
 def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:

@@ -80,7 +80,7 @@ def test_psds1_hand_worked_roc():
     # (TPR 0 at 1 FP/h); <= 0.9 both (TPR 1 at 1 FP/h). Area up to 100 FP/h = 99/100.
     scores = np.zeros((3600, 1))
     scores[10:20], scores[100:110] = 0.9, 0.95
-    value = psds1([[(10.0, 20.0, "a")]], [scores], [np.arange(3601.0)], ["a"], [3600.0])
+    value = psds1([[(10.0, 20.0, "a")]], [scores], [np.arange(3601.0)], [3600.0], classes=["a"])
     assert value == pytest.approx(0.99)
 
 
@@ -93,15 +93,113 @@ def test_psds1_hand_worked_two_classes_with_the_instability_penalty():
     scores[200:210, 0] = 0.8
     scores[10:20, 1], scores[100:110, 1] = 0.9, 0.95
     refs = [[(200.0, 210.0, "a"), (10.0, 20.0, "b")]]
-    value = psds1(refs, [scores], [np.arange(3601.0)], ["a", "b"], [3600.0])
+    value = psds1(refs, [scores], [np.arange(3601.0)], [3600.0], classes=["a", "b"])
     assert value == pytest.approx(0.99)
     constant = np.full((3600, 2), 0.3)  # one threshold, detections spanning the hour
-    assert psds1(refs, [constant], [np.arange(3601.0)], ["a", "b"], [3600.0]) == 0.0
+    assert psds1(refs, [constant], [np.arange(3601.0)], [3600.0], classes=["a", "b"]) == 0.0
+
+
+def _tone_grid(clips: int = 12, rate: float = 50.0, seconds: float = 10.0):
+    """mini-dcase's test grid: 10 s clips, 501 centred 20 ms frames, boundaries from
+    ``frame_times`` (T + 1 of them), three classes each with one event per clip."""
+    from speechbench.downstreams.scenes import frame_times
+
+    rng = np.random.default_rng(0)
+    classes, index = ["a", "b", "c"], {"a": 0, "b": 1, "c": 2}
+    frames = int(seconds * rate) + 1
+    refs, perfect = [], []
+    for _ in range(clips):
+        events = []
+        for label in classes:
+            onset = round(float(rng.uniform(0, 8)), 2)
+            events.append((label, onset, round(onset + float(rng.uniform(0.1, 1.5)), 2)))
+        refs.append([(on, off, label) for label, on, off in events])
+        perfect.append(frame_targets(events, frames, rate, index).numpy())
+    times = [frame_times(frames, rate) for _ in range(clips)]
+    return refs, perfect, times, [seconds] * clips, classes
+
+
+def test_psds1_on_the_mini_dcase_grid_against_sed_scores_eval_directly():
+    # issue #14: PSDS1 = 0 for every mini-dcase system. The grid and timestamps are not
+    # the cause: a perfect detector scores 1 and a constant one 0. The cause is scenario
+    # 1's instability penalty: a system perfect on one class of three and silent on the
+    # others has mean TPR 1/3 and std 0.47 at every eFPR, clipped to PSDS1 = 0, while
+    # its unpenalised class mean (psds1_st0) is 1/3, as sed_scores_eval gives directly.
+    from sed_scores_eval.base_modules.scores import create_score_dataframe
+    from sed_scores_eval.intersection_based import psds
+    from speechbench.metrics.sed import PSDS1, psds1_st0
+
+    refs, perfect, times, durations, classes = _tone_grid()
+    assert psds1(refs, perfect, times, durations, classes=classes) == pytest.approx(1.0)
+    constant = [np.full_like(p, 0.4) for p in perfect]
+    assert psds1(refs, constant, times, durations, classes=classes) == 0.0
+    one_class = [p * np.array([1.0, 0.0, 0.0]) for p in perfect]
+    assert psds1(refs, one_class, times, durations, classes=classes) == 0.0
+    mean = psds1_st0(refs, one_class, times, durations, classes=classes)
+    assert mean == pytest.approx(1 / 3)
+    names = [f"clip{i}" for i in range(len(refs))]
+    tables = zip(names, one_class, times, strict=True)
+    direct, *_ = psds(
+        scores={n: create_score_dataframe(s, t, classes) for n, s, t in tables},
+        ground_truth=dict(zip(names, refs, strict=True)),
+        audio_durations=dict(zip(names, durations, strict=True)),
+        **{**PSDS1, "alpha_st": 0.0},
+    )
+    assert mean == pytest.approx(direct, abs=1e-12)
+
+
+def _score_tables(folder, refs, scores, times, classes):
+    folder.mkdir()
+    for i, (score, t) in enumerate(zip(scores, times, strict=True)):
+        rows = ["onset\toffset\t" + "\t".join(classes)]
+        rows += [
+            f"{t[k]:.2f}\t{t[k + 1]:.2f}\t" + "\t".join(map(str, score[k]))
+            for k in range(len(score))
+        ]
+        (folder / f"clip{i}.tsv").write_text("\n".join(rows) + "\n")
+
+
+def test_psds_from_files_bootstraps_over_files_not_classes(tmp_path):
+    # `speechbench score psds1` passed the class list as a per-file input, so the
+    # bootstrap failed on any real input ("different numbers of items: [3, 4]")
+    import typer
+    from speechbench.metrics.sed import psds1_st0
+    from typer.testing import CliRunner
+
+    from speechbench.score import score_command
+
+    refs, perfect, times, durations, classes = _tone_grid(clips=4, rate=10.0, seconds=5.0)
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(p + rng.uniform(0, 0.6, p.shape), 0, 1) for p in perfect]
+    lines = [f"clip{i}\t{on}\t{off}\t{lab}\n" for i, r in enumerate(refs) for on, off, lab in r]
+    (tmp_path / "ref.tsv").write_text("".join(lines))
+    _score_tables(tmp_path / "scores", refs, noisy, times, classes)
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command("score")(score_command)
+    args = ["score", "psds1_st0", "--ref", str(tmp_path / "ref.tsv")]
+    args += ["--hyp", str(tmp_path / "scores")]
+    result = CliRunner().invoke(app, [*args, "--format", "json", "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    durations = [t[-1] for t in times]  # a file's duration is its last frame offset
+    assert found["value"] == pytest.approx(
+        psds1_st0(refs, noisy, times, durations, classes=classes)
+    )
+    assert found["ci_low"] <= found["value"] <= found["ci_high"] and found["items"] == 4
+    assert set(found["per_class_psds"]) == set(classes)
+    # a table the reference does not list is an error, not silently left out of the eFPR
+    first = (tmp_path / "scores" / "clip0.tsv").read_text()
+    (tmp_path / "scores" / "clip9.tsv").write_text(first)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and "clip9" in str(result.exception)
 
 
 def test_psds1_unknown_reference_class_is_one_line():
     with pytest.raises(ConfigError, match=r"class\(es\) \['dog'\] that the scores lack"):
-        psds1([[(0.0, 1.0, "dog")]], [np.zeros((10, 1))], [np.arange(11) / 10], ["a"], [1.0])
+        psds1(
+            [[(0.0, 1.0, "dog")]], [np.zeros((10, 1))], [np.arange(11) / 10], [1.0], classes=["a"]
+        )
 
 
 # ------------------------------------------------------------------ mel128
