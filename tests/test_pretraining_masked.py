@@ -164,3 +164,23 @@ def test_the_shipped_hubert_mini_loads_with_s3prl_directly_and_as_an_upstream():
     layers, frames = upstream(torch.randn(1, 16000) * 0.1, torch.tensor([16000]))
     assert len(layers) == upstream.num_layers == 6 and layers[0].shape == (1, 49, 256)
     assert upstream.num_parameters() == summary["parameters"]
+
+
+def test_alpha_mixes_masked_and_unmasked_losses_as_the_hubert_paper():
+    from speechbench.pretraining.masked import mixed_loss
+
+    masked, unmasked = torch.tensor(2.0), torch.tensor(4.0)
+    assert float(mixed_loss(masked, unmasked, 1.0)) == 2.0  # HuBERT-Base: masked frames only
+    assert float(mixed_loss(masked, unmasked, 0.5)) == 3.0
+    assert float(mixed_loss(masked, torch.tensor(float("nan")), 0.5)) == 1.0  # all masked
+
+
+def test_frame_similarity_detects_a_collapsed_layer():
+    from speechbench.pretraining.diagnostics import frame_similarity
+
+    same = torch.ones(5, 3)
+    assert frame_similarity(same, 5) == pytest.approx(1.0)
+    orthogonal = torch.eye(4)
+    assert frame_similarity(orthogonal, 4) == pytest.approx(0.0)
+    # padding frames beyond the valid length are ignored
+    assert frame_similarity(torch.cat([orthogonal, torch.ones(3, 4)]), 4) == pytest.approx(0.0)
