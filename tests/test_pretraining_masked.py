@@ -166,6 +166,22 @@ def test_the_shipped_hubert_mini_loads_with_s3prl_directly_and_as_an_upstream():
     assert upstream.num_parameters() == summary["parameters"]
 
 
+def test_the_shipped_wavlm_mini_loads_with_s3prl_directly_and_as_an_upstream():
+    """wavlm_local's layout (cfg, model), read by s3prl's own WavLM classes."""
+    from s3prl.upstream.wavlm.WavLM import WavLM, WavLMConfig
+    from speechbench.upstreams.ssl import SHIPPED_DIR
+
+    checkpoint = torch.load(SHIPPED_DIR / "wavlm-mini.pt", map_location="cpu", weights_only=True)
+    model = WavLM(WavLMConfig(checkpoint["cfg"]))
+    model.load_state_dict(checkpoint["model"])  # strict: every weight present and named
+    summary = json.loads((SHIPPED_DIR / "wavlm-mini.json").read_text())
+    assert sum(p.numel() for p in model.parameters()) == summary["parameters"]
+    assert checkpoint["cfg"]["gru_rel_pos"] and checkpoint["cfg"]["relative_position_embedding"]
+    upstream = registry.get("upstreams", "wavlm-mini")()
+    layers, _ = upstream(torch.randn(1, 16000) * 0.1, torch.tensor([16000]))
+    assert len(layers) == upstream.num_layers == 6 and layers[0].shape == (1, 49, 256)
+
+
 def test_alpha_mixes_masked_and_unmasked_losses_as_the_hubert_paper():
     from speechbench.pretraining.masked import mixed_loss
 
