@@ -23,6 +23,23 @@ from speechbench.errors import ConfigError
 HEADS = ("asp", "tdnn")
 
 
+class VectorBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over a batch of vectors (B x D) that also accepts a batch of one.
+
+    A length-bucketed batch can hold a single long utterance; plain BatchNorm1d then fails
+    in training ("expected more than 1 value per channel"). Such a batch is normalised with
+    the running statistics instead of updating them. Same parameters and state-dict keys
+    as ``nn.BatchNorm1d``, so stored checkpoints load unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return nn.functional.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(x)
+
+
 def masked_statistics(
     x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None
 ) -> torch.Tensor:

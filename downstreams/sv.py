@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from speechbench.downstreams.backends import BACKENDS, Backend
 from speechbench.downstreams.base import Batch, Downstream, Stage, TrainOptions, UpstreamInfo
-from speechbench.downstreams.pooling import HEADS, UtteranceEncoder
+from speechbench.downstreams.pooling import HEADS, UtteranceEncoder, VectorBatchNorm
 from speechbench.downstreams.trials import (
     Trial,
     condition_metrics,
@@ -75,7 +75,7 @@ class SpeakerHead(nn.Module):
         )
         self.layer_sum = self.encoder.layer_sum  # the runner records its weights
         self.classifier = nn.Sequential(
-            nn.ReLU(), nn.BatchNorm1d(opts.embed_dim), nn.Linear(opts.embed_dim, num_speakers)
+            nn.ReLU(), VectorBatchNorm(opts.embed_dim), nn.Linear(opts.embed_dim, num_speakers)
         )
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

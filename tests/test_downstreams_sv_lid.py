@@ -378,3 +378,21 @@ def test_sv_duration_conditions_score_the_same_trials_with_the_test_side_cut():
     assert metrics["eer_full"] == pytest.approx(eer_of(lambda t: t.test in long_ones))
     assert metrics["eer_1s"] == pytest.approx(eer_of(lambda t: t.test.endswith("-1s")))
     assert metrics["eer_full"] <= metrics["eer_3s"] <= metrics["eer_1s"]  # noisier when cut
+
+
+def test_speaker_head_trains_on_a_batch_of_one_utterance():
+    """A length bucket can hold one long utterance; the classifier's BatchNorm must accept it
+    (mini-sv 3 produced such a batch) and still match nn.BatchNorm1d's state dict."""
+    import torch
+    from speechbench.downstreams.pooling import VectorBatchNorm
+
+    norm = VectorBatchNorm(4)
+    norm.train()
+    single = torch.randn(1, 4)
+    expected = (single - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps)
+    assert torch.allclose(norm(single), expected, atol=1e-6)  # running statistics, no update
+    assert torch.equal(norm.running_mean, torch.zeros(4))
+    batch = torch.randn(8, 4)
+    reference = torch.nn.BatchNorm1d(4)
+    assert torch.allclose(norm(batch), reference(batch), atol=1e-6)
+    assert set(norm.state_dict()) == set(reference.state_dict())
