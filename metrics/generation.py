@@ -251,36 +251,21 @@ def mel_cepstrum(
     return dct(np.log(np.maximum(mel, floor)), type=2, norm="ortho", axis=0)[: order + 1].T
 
 
-_PYIN_POOL = None
-
-
-def _pyin(signal: np.ndarray, fmin: float, fmax: float, sr: int, hop: int):
-    import librosa
-
-    return librosa.pyin(signal, fmin=fmin, fmax=fmax, sr=sr, hop_length=hop)[:2]
-
-
-def _pyin_pool():
-    """One spawned worker process that runs librosa.pyin. Compiling (or even running)
-    pyin's guvectorized numba kernel inside a process that already holds the evaluators
-    (torch, CTranslate2, ONNX Runtime, pyworld) segfaulted on a fresh install (numba
-    0.68.1, llvmlite 0.50.0); a clean process that imports only librosa does not."""
-    global _PYIN_POOL
-    if _PYIN_POOL is None:
-        import atexit
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        _PYIN_POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        atexit.register(_PYIN_POOL.shutdown)  # before module teardown, not in a late weakref
-    return _PYIN_POOL
-
-
 def f0_contour(
     signal: np.ndarray, sample_rate: int, fmin: float = 50.0, fmax: float = 600.0
 ) -> np.ndarray:
-    """F0 in Hz every 10 ms by probabilistic YIN (librosa.pyin); 0 on unvoiced frames."""
-    hop = int(round(FRAME_HOP_SECONDS * sample_rate))
-    wave = np.asarray(signal, dtype=np.float32)
-    f0, voiced = _pyin_pool().submit(_pyin, wave, fmin, fmax, sample_rate, hop).result()
-    return np.where(voiced & np.isfinite(f0), f0, 0.0)
+    """F0 in Hz every 10 ms by WORLD's DIO refined with StoneMask (pyworld), the same F0
+    estimator as the generation tasks' WORLD targets; 0 on unvoiced frames.
+
+    It replaced librosa's pYIN, whose numba-compiled kernel segfaulted on fresh installs
+    (numba 0.68.1, llvmlite 0.50.0) in the test process and, intermittently, even in a
+    spawned worker; WORLD is compiled C++ and needs no JIT. (Harvest, WORLD's other
+    estimator, marks a noise-free synthetic tone unvoiced throughout.)
+    """
+    import pyworld
+
+    wave = np.ascontiguousarray(signal, dtype=np.float64)
+    period = 1000.0 * FRAME_HOP_SECONDS
+    coarse, times = pyworld.dio(wave, sample_rate, f0_floor=fmin, f0_ceil=fmax, frame_period=period)
+    f0 = pyworld.stonemask(wave, coarse, times, sample_rate)
+    return np.where(np.isfinite(f0) & (coarse > 0), f0, 0.0)
