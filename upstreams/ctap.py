@@ -32,6 +32,11 @@ def _checkpoint_path(options: CTAPOptions) -> Path:
     return Path(options.checkpoint).expanduser() if options.checkpoint else SHIPPED
 
 
+def _file_hash(path: Path) -> str:
+    """The checkpoint's identity: the feature cache's weight fingerprint and the run's."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 class CTAPUpstream(Upstream):
     name = "ctap"
     description = "CTAP speech encoder (contrastive token-acoustic pretraining), pretrained here"
@@ -72,12 +77,12 @@ class CTAPUpstream(Upstream):
         return sum(p.numel() for p in self.model.speech.parameters())
 
     def weights_fingerprint(self) -> str:
-        return hashlib.sha256(self.checkpoint_path.read_bytes()).hexdigest()[:16]
+        return _file_hash(self.checkpoint_path)
 
     @classmethod
     def weights_identity(cls, options: CTAPOptions) -> str | None:
         path = _checkpoint_path(options)
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
+        return _file_hash(path) if path.is_file() else None
 
     def code_fingerprint(self) -> str:
         """This module and the model code it runs (speechbench/ctap/model.py): a change to

@@ -220,8 +220,10 @@ class WavLMPretrainer(nn.Module):
 
 def mixed_loss(masked: torch.Tensor, unmasked: torch.Tensor, alpha: float) -> torch.Tensor:
     """The HuBERT paper's eq. 3: alpha on the masked frames, 1 - alpha on the others."""
-    if alpha == 1.0 or not torch.isfinite(unmasked):  # no unmasked frame in the batch
-        return masked if alpha == 1.0 else alpha * masked
+    if alpha == 1.0:
+        return masked
+    if not torch.isfinite(unmasked):  # no unmasked frame in the batch: CE of nothing
+        return alpha * masked
     return alpha * masked + (1.0 - alpha) * unmasked
 
 
