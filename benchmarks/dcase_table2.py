@@ -68,7 +68,7 @@ def table(rows: list[dict[str, Any]], upstream: str) -> str:
         multi = "," in row["corpus"]
         name = f"{arch}{'' if mixup else ' no mixup'}"
         if "," not in tasks:
-            label = ("baseline (single task)", "")
+            label = (f"{name} single task", "")  # per architecture: v1 reads ASC elsewhere than v3
             stages = [("", "")]
         else:
             label = (name, tasks.replace(",", "+").upper())
