@@ -14,6 +14,7 @@ from speechbench.corpora import mini_tse, speakers, splits
 from speechbench.errors import AudioError, CorpusError
 
 SMALL = {"train": 5, "dev": 2, "test": 4}
+SPEEDS = mini_tse.SPEED_FACTORS
 
 
 @pytest.fixture
@@ -49,8 +50,16 @@ def _check_mixtures(corpus, records, sources):
         ref, _ = read_audio(corpus.audio_path(r, "reference"), 16000)
         enrolled, _ = read_audio(corpus.audio_path(r, "enroll"), 16000)
         assert mix.size == ref.size and enrolled.size > 0
-        # the target reference is the target utterance itself (a scaled copy)
-        clean = speakers.decode(target)
+        # the target reference is the target utterance itself (a scaled copy), at the
+        # mixture's speed factor; train only is perturbed, target and enrollment alike
+        speed = labels["target_speed"]
+        assert speed in mini_tse.SPEED_FACTORS and labels["interferer_speed"] in SPEEDS
+        assert r.split == "train" or speed == labels["interferer_speed"] == 1.0
+        assert labels["target_voice"] == mini_tse.pseudo_speaker(target.speaker, speed)
+        assert f"/{labels['target_voice']}/" in r.streams["enroll"]
+        clean = mini_tse.perturb_speed(speakers.decode(target), speed)
+        enroll_clean = mini_tse.perturb_speed(speakers.decode(enroll), speed)
+        assert abs(enrolled.size - enroll_clean.size) <= 1
         corr = np.dot(clean, ref) / (np.linalg.norm(clean) * np.linalg.norm(ref))
         if corpus.channels == 1:
             assert corr > 0.999
@@ -112,6 +121,31 @@ def test_specs_are_deterministic(fake_pool):
     two = mini_tse.make_specs(fake_pool, SMALL, seed=0)
     assert one == two
     assert one != mini_tse.make_specs(fake_pool, SMALL, seed=1)
+
+
+def test_dev_and_test_do_not_depend_on_the_train_draw(fake_pool):
+    """Version 3 changed train only: dev/test specs are version 2's draw whatever the
+    number of (perturbed) train mixtures, and train uses several speed factors."""
+    few = mini_tse.make_specs(fake_pool, SMALL, seed=0)
+    many = mini_tse.make_specs(fake_pool, SMALL | {"train": 60}, seed=0)
+    assert [s for s in few if s.split != "train"] == [s for s in many if s.split != "train"]
+    train = [s for s in many if s.split == "train"]
+    assert len(train) == 60 and len({s.target_speed for s in train}) >= 5
+    assert all(s.target_speed == s.interferer_speed == 1.0 for s in few if s.split != "train")
+
+
+@pytest.mark.parametrize("factor", [0.85, 1.15])
+def test_speed_perturbation_scales_pitch_and_length(factor):
+    """Against an independent reading: a 200 Hz tone comes out at 200 x factor Hz (FFT
+    peak) and 1 / factor as long."""
+    t = np.arange(16000) / 16000
+    tone = np.sin(2 * np.pi * 200.0 * t).astype(np.float32)
+    out = mini_tse.perturb_speed(tone, factor)
+    assert abs(out.size - 16000 / factor) <= 1
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(out.size), n=16 * out.size))
+    peak = np.argmax(spectrum) * 16000 / (16 * out.size)
+    assert abs(peak - 200.0 * factor) < 1.0
+    assert mini_tse.perturb_speed(tone, 1.0) is tone
 
 
 def test_speaker_with_one_utterance_cannot_enroll(tmp_path, monkeypatch):

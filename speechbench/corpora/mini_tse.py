@@ -16,6 +16,17 @@ Each record has three audio streams: ``main`` (the mixture, ``mix/SPLIT/ID.wav``
 reference); ``mixtures.jsonl`` holds one spec per mixture. ``mixture - s1`` is the
 scaled interferer.
 
+Training speakers are augmented (version 3): every train mixture's target speaker is a
+*pseudo-speaker*, a real training speaker at a speed-perturbation factor of
+:data:`SPEED_FACTORS` (resampling: tempo, pitch and formants all scale; Ko et al.,
+"Audio augmentation for speech recognition", Interspeech 2015; each factor a new
+identity as in Kaldi's and WeSpeaker's speaker-recognition recipes). Target and
+enrollment of one mixture share the factor; the interferer is another real speaker at
+its own factor. With 8 real training speakers this gives 56 training identities, so the
+extractor cannot memorise a handful of voiceprints. Dev and test are version 2's
+mixtures, unchanged (no perturbation). A perturbed recording keeps its source id (it is
+the same recording, so the shared split and the leak check apply to it unchanged).
+
 ``mini-tse-2ch`` (:class:`MiniTse2ch`) renders the same specs in an anechoic free field
 with pyroomacoustics: two microphones 7 cm apart, target and interferer at different
 directions 1-2 m away (the LiMuSE setup). Its ``main`` stream is one 2-channel file;
@@ -35,7 +46,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from speechbench import atomic
+from speechbench import atomic, audio
 from speechbench.audio import write_audio
 from speechbench.corpora import speakers, splits
 from speechbench.corpora.base import SPLITS, Corpus, Utterance
@@ -43,7 +54,9 @@ from speechbench.corpora.speakers import SourceUtt
 from speechbench.errors import CorpusError
 
 SEED = 0
-MIXTURES = {"train": 400, "dev": 80, "test": 160}
+MIXTURES = {"train": 800, "dev": 80, "test": 160}
+V2_TRAIN_MIXTURES = 400  # drawn (not rendered) so dev and test specs stay version 2's
+SPEED_FACTORS = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)  # train pseudo-speakers
 SNR_RANGE_DB = (-5.0, 5.0)
 MIN_TARGET_SECONDS = 1.5
 MIN_ENROLL_SECONDS = 1.5
@@ -67,6 +80,8 @@ class MixSpec:
     interferer_angle_deg: float
     target_distance_m: float
     interferer_distance_m: float
+    target_speed: float = 1.0  # speed-perturbation factor of target and enrollment
+    interferer_speed: float = 1.0
 
 
 def split_pools(sources: list[SourceUtt]) -> dict[str, dict[str, list[SourceUtt]]]:
@@ -82,53 +97,92 @@ def split_pools(sources: list[SourceUtt]) -> dict[str, dict[str, list[SourceUtt]
 
 
 def make_specs(sources: list[SourceUtt], counts: dict[str, int], seed: int) -> list[MixSpec]:
-    """Seeded mixture specs: target, interferer (other speaker), enrollment (other
-    utterance of the target speaker), SNR and geometry."""
-    rng = random.Random(seed)
+    """Seeded mixture specs. Dev and test are drawn exactly as in version 2 (same seed,
+    same random sequence, after version 2's 400 unperturbed train draws); train is
+    drawn from its own seeded generator over speed-perturbed pseudo-speakers."""
     pools = split_pools(sources)
-    specs = []
+    v2_counts = {"train": V2_TRAIN_MIXTURES, "dev": counts["dev"], "test": counts["test"]}
+    rng = random.Random(seed)
+    held: list[MixSpec] = []
     for split in ("train", "dev", "test"):
-        pool = pools[split]
-        names = sorted(pool)
-        if len(names) < 2:
-            raise CorpusError(f"mini-tse {split}: needs two or more speakers, found {names}")
-        # a target speaker needs a second utterance of this split to enroll with
-        targets_from = [n for n in names if len(pool[n]) >= 2] or names
-        for k in range(counts[split]):
-            target_speaker = rng.choice(targets_from)
-            utts = pool[target_speaker]
-            targets = [u for u in utts if u.duration >= MIN_TARGET_SECONDS] or utts
-            target = rng.choice(targets)
-            enrolls = [u for u in utts if u.id != target.id]
-            enrolls = [u for u in enrolls if u.duration >= MIN_ENROLL_SECONDS] or enrolls
-            if not enrolls:
-                raise CorpusError(f"speaker {target_speaker} has one utterance: no enrollment")
-            enroll = rng.choice(enrolls)
-            other = rng.choice([n for n in names if n != target_speaker])
-            candidates = pool[other]
-            longer = [u for u in candidates if u.duration >= target.duration]
-            interferer = rng.choice(longer or candidates)
-            spare = max(0.0, interferer.duration - target.duration)
-            angle_t = rng.uniform(0.0, 180.0)
-            angle_i = rng.uniform(0.0, 180.0 - MIN_ANGLE_GAP_DEG)
-            if angle_i > angle_t - MIN_ANGLE_GAP_DEG:  # keep the sources apart
-                angle_i += MIN_ANGLE_GAP_DEG
-            specs.append(
-                MixSpec(
-                    id=f"tse-{split}-{k:04d}",
-                    split=split,
-                    target_id=target.id,
-                    interferer_id=interferer.id,
-                    enroll_id=enroll.id,
-                    snr_db=round(rng.uniform(*SNR_RANGE_DB), 3),
-                    interferer_offset=round(rng.uniform(0.0, spare), 4),
-                    target_angle_deg=round(angle_t, 2),
-                    interferer_angle_deg=round(angle_i % 180.0, 2),
-                    target_distance_m=round(rng.uniform(*SOURCE_DISTANCE_M), 3),
-                    interferer_distance_m=round(rng.uniform(*SOURCE_DISTANCE_M), 3),
-                )
+        specs = _draw(pools[split], split, v2_counts[split], rng, (1.0,))
+        held += specs if split != "train" else []
+    train = _draw(pools["train"], "train", counts["train"], random.Random(seed + 1), SPEED_FACTORS)
+    return train + held
+
+
+def _draw(
+    pool: dict[str, list[SourceUtt]],
+    split: str,
+    count: int,
+    rng: random.Random,
+    factors: tuple[float, ...],
+) -> list[MixSpec]:
+    """``count`` mixtures of one split: target (a speaker at a factor of ``factors``),
+    enrollment (another utterance, same factor), interferer (another speaker, its own
+    factor), SNR and geometry. With ``factors=(1.0,)`` this is version 2's draw."""
+    names = sorted(pool)
+    if len(names) < 2:
+        raise CorpusError(f"mini-tse {split}: needs two or more speakers, found {names}")
+    # a target speaker needs a second utterance of this split to enroll with
+    targets_from = [n for n in names if len(pool[n]) >= 2] or names
+    augment = len(factors) > 1
+    specs = []
+    for k in range(count):
+        target_speaker = rng.choice(targets_from)
+        speed = rng.choice(factors) if augment else 1.0
+        utts = pool[target_speaker]
+        targets = [u for u in utts if u.duration / speed >= MIN_TARGET_SECONDS] or utts
+        target = rng.choice(targets)
+        enrolls = [u for u in utts if u.id != target.id]
+        enrolls = [u for u in enrolls if u.duration / speed >= MIN_ENROLL_SECONDS] or enrolls
+        if not enrolls:
+            raise CorpusError(f"speaker {target_speaker} has one utterance: no enrollment")
+        enroll = rng.choice(enrolls)
+        other = rng.choice([n for n in names if n != target_speaker])
+        speed_i = rng.choice(factors) if augment else 1.0
+        candidates = pool[other]
+        length = target.duration / speed
+        longer = [u for u in candidates if u.duration / speed_i >= length]
+        interferer = rng.choice(longer or candidates)
+        spare = max(0.0, interferer.duration / speed_i - length)
+        angle_t = rng.uniform(0.0, 180.0)
+        angle_i = rng.uniform(0.0, 180.0 - MIN_ANGLE_GAP_DEG)
+        if angle_i > angle_t - MIN_ANGLE_GAP_DEG:  # keep the sources apart
+            angle_i += MIN_ANGLE_GAP_DEG
+        specs.append(
+            MixSpec(
+                id=f"tse-{split}-{k:04d}",
+                split=split,
+                target_id=target.id,
+                interferer_id=interferer.id,
+                enroll_id=enroll.id,
+                snr_db=round(rng.uniform(*SNR_RANGE_DB), 3),
+                interferer_offset=round(rng.uniform(0.0, spare), 4),
+                target_angle_deg=round(angle_t, 2),
+                interferer_angle_deg=round(angle_i % 180.0, 2),
+                target_distance_m=round(rng.uniform(*SOURCE_DISTANCE_M), 3),
+                interferer_distance_m=round(rng.uniform(*SOURCE_DISTANCE_M), 3),
+                target_speed=speed,
+                interferer_speed=speed_i,
             )
+        )
     return specs
+
+
+def perturb_speed(wav: np.ndarray, factor: float) -> np.ndarray:
+    """Speed perturbation (sox ``speed``): the signal played ``factor`` times faster,
+    i.e. read as if sampled at ``factor`` x 16 kHz and resampled to 16 kHz (torchaudio's
+    band-limited resampler); duration / factor, pitch and formants x factor."""
+    if factor == 1.0:
+        return wav
+    rate = int(round(speakers.SAMPLE_RATE * factor))
+    return audio.resample(wav, rate, speakers.SAMPLE_RATE).numpy()
+
+
+def pseudo_speaker(speaker: str, factor: float) -> str:
+    """The identity of a speaker at a speed factor (the speaker itself at 1.0)."""
+    return speaker if factor == 1.0 else f"{speaker}~sp{factor:.2f}"
 
 
 def fit_length(wav: np.ndarray, length: int, offset: int) -> np.ndarray:
@@ -156,8 +210,9 @@ def measured_snr(target: np.ndarray, interferer: np.ndarray) -> float:
 class MiniTse(Corpus):
     name = "mini-tse"
     # 2: shared split (1: dev mixtures reused train recordings); enrollment and reference
-    # are audio streams (were paths in labels), a 2-channel mixture is one file
-    version = "2"
+    # are audio streams (were paths in labels), a 2-channel mixture is one file;
+    # 3: 800 train mixtures of speed-perturbed pseudo-speakers (dev, test as in 2)
+    version = "3"
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
     description = (
         "Target speaker extraction: two-speaker mixtures of real speech (Asterisk + Fish "
@@ -189,13 +244,19 @@ class MiniTse(Corpus):
     def _method_note(self) -> str:
         return (
             "\nMixtures: target + interferer at a ratio uniform in [-5, 5] dB; "
-            "enrollment is another utterance of the target speaker."
+            "enrollment is another utterance of the target speaker. Train mixtures use "
+            f"speed-perturbed voices (factors {', '.join(map(str, SPEED_FACTORS))}, by "
+            "resampling), each factor a new training speaker."
         )
 
-    def _enrollment(self, root: Path, src: SourceUtt) -> str:
-        """Enrollment utterances are stored as they are (16 kHz), shared by mixtures."""
-        rel = Path("enroll") / src.speaker / f"{src.id}.wav"
-        speakers.convert(src, root / rel)
+    def _enrollment(self, root: Path, src: SourceUtt, factor: float) -> str:
+        """Enrollment utterances are stored at 16 kHz (speed-perturbed like their
+        target), shared by mixtures."""
+        rel = Path("enroll") / pseudo_speaker(src.speaker, factor) / f"{src.id}.wav"
+        if factor == 1.0:
+            speakers.convert(src, root / rel)
+        elif not (root / rel).exists():
+            write_audio(root / rel, perturb_speed(speakers.decode(src), factor), self.sample_rate)
         return rel.as_posix()
 
     def _render(
@@ -216,9 +277,10 @@ class MiniTse(Corpus):
             ) from None
         mix_rel = Path("mix") / spec.split / f"{spec.id}.wav"
         ref_rel = Path("s1") / spec.split / f"{spec.id}.wav"
-        enroll_rel = self._enrollment(root, enroll_src)
+        enroll_rel = self._enrollment(root, enroll_src, spec.target_speed)
         if not all((root / p).exists() for p in [mix_rel, ref_rel]):
-            target, interferer = speakers.decode(target_src), speakers.decode(interferer_src)
+            target = perturb_speed(speakers.decode(target_src), spec.target_speed)
+            interferer = perturb_speed(speakers.decode(interferer_src), spec.interferer_speed)
             offset = int(round(spec.interferer_offset * self.sample_rate))
             interferer = fit_length(interferer, target.size, offset)
             channels, reference = self._render(target, interferer, spec)
@@ -233,6 +295,9 @@ class MiniTse(Corpus):
             "interferer_id": interferer_src.id,
             "enroll": enroll_src.id,
             "snr_db": spec.snr_db,
+            "target_speed": spec.target_speed,
+            "interferer_speed": spec.interferer_speed,
+            "target_voice": pseudo_speaker(target_src.speaker, spec.target_speed),
             "sources": [target_src.source_id, interferer_src.source_id, enroll_src.source_id],
         }
         if self.channels > 1:
