@@ -145,7 +145,7 @@ def test_inputs_are_checked_and_resampled():
 
 
 def test_fingerprints_hash_weights_and_code():
-    from speechbench.upstreams.ssl import checkpoint_digest
+    from speechbench.upstreams.base import checkpoint_digest
     from speechbench.upstreams.whisper import bundled_model_dir
 
     whisper = create("whisper-tiny-en")

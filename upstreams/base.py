@@ -18,6 +18,8 @@ import hashlib
 import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -25,6 +27,32 @@ from torch import nn
 
 if TYPE_CHECKING:
     from speechbench.corpora.base import Utterance
+
+
+@lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of one file's bytes (16 hex digits), memoised per (path, size, mtime): the
+    runner, the sweep and the feature cache all ask for a checkpoint's identity."""
+    stat = path.stat()
+    return _file_digest(str(path), stat.st_size, stat.st_mtime)
+
+
+def checkpoint_digest(path: Path) -> str:
+    """sha256 of a checkpoint file, or of every file in a model directory (memoised)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(file_digest(file).encode())
+    return digest.hexdigest()[:16]
 
 
 @dataclass

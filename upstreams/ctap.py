@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from speechbench.upstreams.base import Upstream
+from speechbench.upstreams.base import Upstream, file_digest
 
 from speechbench.ctap.model import FRAME_RATE, mel_frames, speech_frames
 from speechbench.errors import WeightsUnavailableError
@@ -30,11 +30,6 @@ class CTAPOptions:
 
 def _checkpoint_path(options: CTAPOptions) -> Path:
     return Path(options.checkpoint).expanduser() if options.checkpoint else SHIPPED
-
-
-def _file_hash(path: Path) -> str:
-    """The checkpoint's identity: the feature cache's weight fingerprint and the run's."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 class CTAPUpstream(Upstream):
@@ -77,12 +72,12 @@ class CTAPUpstream(Upstream):
         return sum(p.numel() for p in self.model.speech.parameters())
 
     def weights_fingerprint(self) -> str:
-        return _file_hash(self.checkpoint_path)
+        return file_digest(self.checkpoint_path)
 
     @classmethod
     def weights_identity(cls, options: CTAPOptions) -> str | None:
         path = _checkpoint_path(options)
-        return _file_hash(path) if path.is_file() else None
+        return file_digest(path) if path.is_file() else None
 
     def code_fingerprint(self) -> str:
         """This module and the model code it runs (speechbench/ctap/model.py): a change to

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from speechbench.upstreams.base import Upstream
-from speechbench.upstreams.ssl import checkpoint_digest
+from speechbench.upstreams.base import Upstream, checkpoint_digest
 
 from speechbench.errors import WeightsUnavailableError
 from speechbench.options import option

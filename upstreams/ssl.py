@@ -20,15 +20,13 @@ by length under a ``batch_seconds`` budget of padded audio.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
 import torch
-from speechbench.upstreams.base import Upstream
+from speechbench.upstreams.base import Upstream, checkpoint_digest
 from speechbench.upstreams.batching import conv_frames, conv_windows, pad_layers, run_pieces
 from torch import nn
 
@@ -51,26 +49,6 @@ class SSLOptions:
     # padded audio per forward call, bounds memory
     batch_seconds: float = option(160.0, low=0.0, low_open=True, budget=True)
     batch_size: int = option(16, low=1, budget=True)
-
-
-@lru_cache(maxsize=32)
-def _file_digest(path: str, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def checkpoint_digest(path: Path) -> str:
-    """sha256 of a checkpoint file, or of every file in a model directory (memoised)."""
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for file in files:
-        stat = file.stat()
-        digest.update(file.name.encode())
-        digest.update(_file_digest(str(file), stat.st_size, stat.st_mtime).encode())
-    return digest.hexdigest()[:16]
 
 
 def receptive_field_and_stride(feature_extractor: nn.Module) -> tuple[int, int]:

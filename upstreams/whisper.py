@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from speechbench.upstreams.base import Upstream
+from speechbench.upstreams.base import Upstream, checkpoint_digest
 from speechbench.upstreams.batching import fixed_windows, pad_layers, run_pieces
-from speechbench.upstreams.ssl import checkpoint_digest
 from torch import nn
 
 from speechbench._torchaudio import torchaudio  # noqa: F401  (before transformers/s3prl)
