@@ -53,8 +53,12 @@ def system_of(row: dict[str, Any]) -> tuple[str, str, bool] | None:
     return str(opts.get("arch", "v3")), str(tasks), bool(opts.get("mixup", True))
 
 
-def table(rows: list[dict[str, Any]], upstream: str) -> str:
-    cells: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+Cells = dict[tuple[str, str], dict[str, list[float]]]
+
+
+def collect(rows: list[dict[str, Any]], upstream: str) -> Cells:
+    """(system, tasks / stage) -> "task metric" -> one value per finished seed."""
+    cells: Cells = defaultdict(lambda: defaultdict(list))
     for row in rows:
         if row["downstream"] != "dcasenet" or row["status"] != "finished":
             continue
@@ -82,6 +86,10 @@ def table(rows: list[dict[str, Any]], upstream: str) -> str:
                     cells[(label[0], f"{label[1]} {stage}".strip())][f"{task} {metric}"].append(
                         float(found)
                     )
+    return cells
+
+
+def table(cells: Cells) -> str:
     header = "| system | tasks / stage | " + " | ".join(f"{t} {m}" for t, m, _ in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 2)]
     for (system, stage), found in sorted(cells.items()):
@@ -93,11 +101,47 @@ def table(rows: list[dict[str, Any]], upstream: str) -> str:
     return "\n".join(lines)
 
 
+def comparisons(cells: Cells) -> str:
+    """Three-task joint and fine-tuned networks against the same architecture's
+    single-task network, per task: mean difference (positive = better), Welch's 95%
+    interval and p over seeds. Where a run has one seed there is no test."""
+    lines = [
+        "| architecture | task | stage | difference vs single task | 95% CI | p (Welch) | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (system, stage), found in sorted(cells.items()):
+        if not stage.startswith("ASC+TAG+SED"):
+            continue
+        base = cells.get((f"{system} single task", ""), {})
+        for task, metric, _ in COLUMNS[:3]:
+            key = f"{task} {metric}"
+            ours, theirs = found.get(key, []), base.get(key, [])
+            if not ours or not theirs:
+                continue
+            sign = -1.0 if metric.endswith("_er") else 1.0  # an error rate improves downwards
+            diff = sign * (np.mean(ours) - np.mean(theirs))
+            n = f"{len(ours)} vs {len(theirs)}"
+            if min(len(ours), len(theirs)) < 2:
+                lines.append(f"| {system} | {key} | {stage[12:]} | {diff:+.3f} | - | - | {n} |")
+                continue
+            test = stats.ttest_ind(ours, theirs, equal_var=False)
+            low, high = test.confidence_interval(0.95)
+            low, high = sorted((sign * low, sign * high))
+            lines.append(
+                f"| {system} | {key} | {stage[12:]} | {diff:+.3f} | [{low:+.3f}, {high:+.3f}] "
+                f"| {test.pvalue:.3f} | {n} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", default="mel128")
     args = parser.parse_args()
-    print(table(ResultsStore(paths.results_db()).runs(), args.upstream))
+    cells = collect(ResultsStore(paths.results_db()).runs(), args.upstream)
+    print(table(cells))
+    print()
+    print(comparisons(cells))
 
 
 if __name__ == "__main__":
