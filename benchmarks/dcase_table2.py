@@ -53,6 +53,7 @@ def system_of(row: dict[str, Any]) -> tuple[str, str, bool] | None:
     return str(opts.get("arch", "v3")), str(tasks), bool(opts.get("mixup", True))
 
 
+THREE_TASKS = "ASC+TAG+SED"
 Cells = dict[tuple[str, str], dict[str, list[float]]]
 
 
@@ -110,8 +111,9 @@ def comparisons(cells: Cells) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for (system, stage), found in sorted(cells.items()):
-        if not stage.startswith("ASC+TAG+SED"):
+        if not stage.startswith(THREE_TASKS):
             continue
+        stage_name = stage.removeprefix(THREE_TASKS).strip()
         base = cells.get((f"{system} single task", ""), {})
         for task, metric, _ in COLUMNS[:3]:
             key = f"{task} {metric}"
@@ -122,13 +124,13 @@ def comparisons(cells: Cells) -> str:
             diff = sign * (np.mean(ours) - np.mean(theirs))
             n = f"{len(ours)} vs {len(theirs)}"
             if min(len(ours), len(theirs)) < 2:
-                lines.append(f"| {system} | {key} | {stage[12:]} | {diff:+.3f} | - | - | {n} |")
+                lines.append(f"| {system} | {key} | {stage_name} | {diff:+.3f} | - | - | {n} |")
                 continue
             test = stats.ttest_ind(ours, theirs, equal_var=False)
             low, high = test.confidence_interval(0.95)
             low, high = sorted((sign * low, sign * high))
             lines.append(
-                f"| {system} | {key} | {stage[12:]} | {diff:+.3f} | [{low:+.3f}, {high:+.3f}] "
+                f"| {system} | {key} | {stage_name} | {diff:+.3f} | [{low:+.3f}, {high:+.3f}] "
                 f"| {test.pvalue:.3f} | {n} |"
             )
     return "\n".join(lines)
