@@ -176,25 +176,59 @@ def paired_bootstrap_test(
     ``inputs_a`` / ``inputs_b`` are the metric's positional inputs for each run, e.g.
     ``(references, hypotheses_a)`` and ``(references, hypotheses_b)``.
     """
+    if spec.level == "utterance":
+        return paired_mean_test(
+            _utterance_values(spec, inputs_a, kwargs),
+            _utterance_values(spec, inputs_b, kwargs),
+            higher_is_better=spec.higher_is_better,
+            name=spec.name,
+            n_resamples=n_resamples,
+            confidence=confidence,
+            seed=seed,
+        )
     _check_settings(n_resamples, confidence)
     rng = np.random.default_rng(seed)
     n_items = _length([*inputs_a, *inputs_b])
-    if spec.level == "utterance":
-        values_a = _utterance_values(spec, inputs_a, kwargs)
-        values_b = _utterance_values(spec, inputs_b, kwargs)
-        both = np.isfinite(values_a) & np.isfinite(values_b)
-        if both.sum() < 2:
-            raise ConfigError(f"{spec.name}: fewer than 2 utterances scorable in both runs")
-        values_a, values_b = values_a[both], values_b[both]
-        value_a, value_b = float(values_a.mean()), float(values_b.mean())
-        index = _resample_index(rng, values_a.size, n_resamples)
-        stats = np.stack([values_a[index].mean(axis=1), values_b[index].mean(axis=1)], axis=1)
-    else:
-        value_a, value_b = float(spec.fn(*inputs_a, **kwargs)), float(spec.fn(*inputs_b, **kwargs))
-        index = _resample_index(rng, n_items, n_resamples)
-        stats = _kept(_corpus_statistics(spec, [inputs_a, inputs_b], index, kwargs))
+    value_a, value_b = float(spec.fn(*inputs_a, **kwargs)), float(spec.fn(*inputs_b, **kwargs))
+    index = _resample_index(rng, n_items, n_resamples)
+    stats = _kept(_corpus_statistics(spec, [inputs_a, inputs_b], index, kwargs))
+    return _paired_result(value_a, value_b, stats, spec.higher_is_better, confidence)
+
+
+def paired_mean_test(
+    values_a: Any,
+    values_b: Any,
+    *,
+    higher_is_better: bool,
+    name: str = "metric",
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedBootstrapResult:
+    """The paired test of an utterance-level metric from its per-item values (item i of
+    A paired with item i of B; items not finite in both are left out). Used directly
+    when runs stored per-item values (e.g. SI-SDRi) rather than their inputs."""
+    _check_settings(n_resamples, confidence)
+    values_a, values_b = np.asarray(values_a, float), np.asarray(values_b, float)
+    _length([values_a, values_b])
+    both = np.isfinite(values_a) & np.isfinite(values_b)
+    if both.sum() < 2:
+        raise ConfigError(f"{name}: fewer than 2 utterances scorable in both runs")
+    values_a, values_b = values_a[both], values_b[both]
+    rng = np.random.default_rng(seed)
+    index = _resample_index(rng, values_a.size, n_resamples)
+    stats = np.stack([values_a[index].mean(axis=1), values_b[index].mean(axis=1)], axis=1)
+    return _paired_result(
+        float(values_a.mean()), float(values_b.mean()), stats, higher_is_better, confidence
+    )
+
+
+def _paired_result(
+    value_a: float, value_b: float, stats: np.ndarray, higher_is_better: bool, confidence: float
+) -> PairedBootstrapResult:
+    """Deltas, their interval and Koehn's p-value from per-resample (A, B) statistics."""
     deltas = stats[:, 0] - stats[:, 1]
-    sign = 1.0 if spec.higher_is_better else -1.0
+    sign = 1.0 if higher_is_better else -1.0
     a_is_better = sign * (value_a - value_b) > 0
     winner_margin = sign * deltas if a_is_better else -sign * deltas
     tail = (1 - confidence) / 2

@@ -12,7 +12,9 @@ what each run recorded) and the run folders the runs point to. Definitions
   Koehn 2004) between the column's best system and each other one, on their first
   common seed; p ≥ 0.05 means not significantly worse, i.e. tied. Per-item data come
   from each run's ``predictions.jsonl`` (trials for SV, hypotheses for ASR, scores for
-  LID) with references from the corpus manifest; without them the cell says
+  LID, class posteriors for ASC and TAG, predicted and true scores for MOS, per-mixture
+  SI-SDRi for TSE) with references from the corpus manifest; without them (or for a
+  metric the stored items cannot recompute, e.g. SED's error rate) the cell says
   "no per-item data" rather than guessing.
 - **Overall (SUPERB style)**: per column 1000 · (x' − fbank') / (ref' − fbank') with
   x' = 100 − 100·x for error metrics (fractions here) and x' = x otherwise, fbank and
@@ -210,7 +212,7 @@ def _mark_best(board: Board, column: Column, significance: bool, n_resamples: in
     best.note = "best"
     if len(here) == 1 or not significance:
         return
-    best_items = {lb.effective_seed(r): per_item(r) for r in best.runs}
+    best_items = {lb.effective_seed(r): per_item(r, column.metric) for r in best.runs}
     for cell in here:
         if cell is best:
             continue
@@ -219,7 +221,7 @@ def _mark_best(board: Board, column: Column, significance: bool, n_resamples: in
             cell.note = "no common seed with the best"
             continue
         seed = common[0]
-        mine = per_item(next(r for r in cell.runs if lb.effective_seed(r) == seed))
+        mine = per_item(next(r for r in cell.runs if lb.effective_seed(r) == seed), column.metric)
         theirs = best_items[seed]
         if mine is None or theirs is None:
             cell.note = NO_ITEMS
@@ -243,7 +245,9 @@ def _mark_best(board: Board, column: Column, significance: bool, n_resamples: in
 class Items:
     """A run's test items: key -> the metric's positional inputs for that item."""
 
-    kind: str  # "trials" | "text" | "scores"
+    # "trials" | "scores": (score, label); "text" | "pairs": (reference, prediction);
+    # "values": (the metric's own per-item value,)
+    kind: str
     data: dict[Any, tuple[Any, ...]]
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -274,14 +278,16 @@ def _records(row: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
-def per_item(row: dict[str, Any]) -> Items | None:
-    """The per-item inputs of a run's primary metric, or None when they are not here."""
+def per_item(row: dict[str, Any], metric: str | None = None) -> Items | None:
+    """The per-item inputs of ``metric`` (default: the run's primary metric), or None
+    when they are not here or the stored items cannot recompute that metric."""
     path = predictions_path(row)
     if path is None:
         return None
     lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     if not lines:
         return None
+    metric = metric or row.get("primary_metric") or ""
     if "trials" in lines[0]:  # SV / GMM-UBM: every trial with its label and score
         data = {
             (enroll, line["id"]): (float(score), 1 if label == "target" else 0)
@@ -289,6 +295,20 @@ def per_item(row: dict[str, Any]) -> Items | None:
             for enroll, label, score in line["trials"]
         }
         return Items("trials", data)
+    if "si_sdri" in lines[0]:  # TSE: the utterance-level metric itself, per mixture
+        if metric != "si_sdri":
+            return None
+        return Items("values", {line["id"]: (float(line["si_sdri"]),) for line in lines})
+    if "truth" in lines[0]:  # MOS: predicted and true score per target (srcc_ovrl -> ovrl)
+        target = metric.rsplit("_", 1)[-1]
+        if target not in lines[0]["prediction"]:
+            return None
+        data = {
+            line["id"]: (float(line["truth"][target]), float(line["prediction"][target]))
+            for line in lines
+            if line["truth"].get(target) is not None
+        }
+        return Items("pairs", data)
     records = _records(row)
     if records is None or any(line["id"] not in records for line in lines):
         return None
@@ -302,6 +322,8 @@ def per_item(row: dict[str, Any]) -> Items | None:
             for line in lines
         }
         return Items("text", data)
+    if isinstance(prediction, list) and row.get("downstream") in ("asc", "tag"):
+        return _scene_items(row, lines, records)
     if isinstance(prediction, dict):  # LID: detection scores per language, full condition
         from speechbench.downstreams.lid import FULL, condition_of
 
@@ -321,6 +343,24 @@ def per_item(row: dict[str, Any]) -> Items | None:
     return None
 
 
+def _scene_items(row: dict[str, Any], lines: list[dict], records: dict[str, Any]) -> Items | None:
+    """ASC: (true class, arg-max class) per clip; TAG: (multi-hot truth, sigmoid scores),
+    the truth encoded by the run's own downstream (its class list comes from train)."""
+    from speechbench.downstreams.scenes import class_set
+
+    downstream = registry.get("downstreams", row["downstream"])()
+    train = [r for r in records.values() if r.split == "train"]
+    downstream.load_state_dict({"classes": class_set(train, downstream.task)})
+    data = {}
+    for line in lines:
+        truth = downstream.target(records[line["id"]])
+        if row["downstream"] == "asc":
+            data[line["id"]] = (int(truth), int(np.argmax(line["prediction"])))
+        else:
+            data[line["id"]] = (np.asarray(truth, float), np.asarray(line["prediction"], float))
+    return Items("pairs", data)
+
+
 def _downstream_of(row: dict[str, Any], records: list[Any]) -> Any:
     try:
         options = dict((row.get("config") or {}).get("downstream") or {})
@@ -336,16 +376,26 @@ def _downstream_of(row: dict[str, Any], records: list[Any]) -> Any:
 def paired_test(spec: Any, best: Items, other: Items, n_resamples: int = 1000):
     """Paired bootstrap (metrics.bootstrap) of ``best`` against ``other`` on shared items,
     ``spec`` being the registered metric (its function recomputed on every resample)."""
-    from speechbench.metrics.bootstrap import paired_bootstrap_test
+    from speechbench.metrics.bootstrap import paired_bootstrap_test, paired_mean_test
 
     keys = sorted(set(best.data) & set(other.data), key=str)
     if len(keys) < 2:
         raise SpeechbenchError("fewer than 2 test items in common")
-    if best.kind == "text":
-        refs = [best.data[k][0] for k in keys]
-        inputs_a = (refs, [best.data[k][1] for k in keys])
-        inputs_b = (refs, [other.data[k][1] for k in keys])
-    else:
+    if best.kind == "values":
+        return paired_mean_test(
+            [best.data[k][0] for k in keys],
+            [other.data[k][0] for k in keys],
+            higher_is_better=spec.higher_is_better,
+            name=spec.name,
+            n_resamples=n_resamples,
+            seed=0,
+        )
+    if best.kind in ("text", "pairs"):  # metric(references, predictions)
+        as_input = list if best.kind == "text" else np.asarray  # hypotheses stay strings
+        refs = as_input([best.data[k][0] for k in keys])
+        inputs_a = (refs, as_input([best.data[k][1] for k in keys]))
+        inputs_b = (refs, as_input([other.data[k][1] for k in keys]))
+    else:  # metric(scores, labels)
         labels = np.array([best.data[k][1] for k in keys])
         inputs_a = (np.array([best.data[k][0] for k in keys], float), labels)
         inputs_b = (np.array([other.data[k][0] for k in keys], float), labels)

@@ -184,6 +184,90 @@ def test_asr_items_use_the_corpus_references(sb_home, tmp_path):
     assert worse.tied is False and worse.p_value == 0.0
 
 
+def _item_run(folder: Path, run_id, upstream, downstream, corpus, metric, value, lines) -> dict:
+    """A finished run whose folder holds only predictions.jsonl, higher-is-better metric."""
+    folder.mkdir(parents=True)
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    row = _row(run_id, upstream, downstream, corpus, metric, value, 0, folder)
+    row["config"]["downstream"] = {"name": downstream}
+    base = metric if metric == "si_sdri" else metric.split("_")[0]  # srcc_ovrl -> srcc
+    row["metric_info"] = {metric: {"base": base, "higher_is_better": True}}
+    return row
+
+
+def test_scene_tag_mos_and_tse_items_give_paired_ties(sb_home, tmp_path):
+    from dcase_fakes import TonesAsc, TonesTag, register_fakes
+    from speechbench.metrics.classification import accuracy
+    from speechbench.metrics.tagging import lwlrap
+
+    register_fakes()
+    rng = np.random.default_rng(0)
+    # ASC: a perfect system, one that misses 1 of 8 test clips (tied), one that misses 5
+    test = [r for r in TonesAsc().prepare() if r.split == "test"]
+    classes = sorted({r.labels["scene"] for r in test})
+    truth = [classes.index(r.labels["scene"]) for r in test]
+    rows = []
+    for run_id, wrong in (("all", 0), ("one", 1), ("five", 5)):
+        guess = [(t + (i < wrong)) % 2 for i, t in enumerate(truth)]
+        lines = [
+            {"id": r.id, "prediction": np.eye(2)[g].tolist()}
+            for r, g in zip(test, guess, strict=True)
+        ]
+        value = accuracy(truth, guess)
+        rows.append(_item_run(tmp_path / run_id, run_id, run_id, "asc", "tones-asc",
+                              "accuracy", value, lines))  # fmt: skip
+    items = st.per_item(rows[2])
+    assert items.kind == "pairs" and sorted(v[0] for v in items.data.values()) == sorted(truth)
+    board = st.build_board(rows, references={}, n_resamples=300)
+    cells = {s: board.cells[(s, "asc/tones-asc accuracy")] for s in board.systems}
+    assert cells["all"].is_best and cells["one"].tied is True
+    assert cells["five"].tied is False and cells["five"].p_value < 0.05
+    # TAG: lwlrap recomputed from the stored sigmoid scores and the corpus' tags
+    test = [r for r in TonesTag().prepare() if r.split == "test"]
+    tags = sorted({t for r in TonesTag().prepare() if r.split == "train" for t in r.labels["tags"]})
+    hot = np.array([[float(t in r.labels["tags"]) for t in tags] for r in test])
+    rows = []
+    for run_id, noise in (("clean", 0.0), ("noisy", 5.0)):
+        scores = hot + noise * rng.random(hot.shape)
+        lines = [{"id": r.id, "prediction": s.tolist()} for r, s in zip(test, scores, strict=True)]
+        rows.append(_item_run(tmp_path / run_id, run_id, run_id, "tag", "tones-tag", "lwlrap",
+                              lwlrap(hot, scores), lines))  # fmt: skip
+    items = st.per_item(rows[0])
+    assert np.array_equal(np.stack([v[0] for v in items.data.values()]), hot)
+    # MOS: the target comes from the column's key, null truths are left out
+    truth = rng.normal(3.0, 0.8, 60)
+    rows = []
+    for run_id, noise in (("good", 0.1), ("close", 0.12), ("poor", 1.5)):
+        pred = truth + rng.normal(0, noise, 60)
+        lines = [
+            {"id": f"u{i}", "truth": {"ovrl": t, "sig": None}, "prediction": {"ovrl": p, "sig": 3}}
+            for i, (t, p) in enumerate(zip(truth, pred, strict=True))
+        ]
+        from scipy.stats import spearmanr
+
+        value = float(spearmanr(truth, pred)[0])
+        rows.append(_item_run(tmp_path / run_id, run_id, run_id, "mos", "mini-mos",
+                              "srcc_ovrl", value, lines))  # fmt: skip
+    assert st.per_item(rows[0], "srcc_sig").data == {}  # every sig truth is null
+    assert st.per_item(rows[0], "pesq") is None
+    board = st.build_board(rows, references={}, n_resamples=300)
+    cells = {s: board.cells[(s, "mos/mini-mos srcc_ovrl")] for s in board.systems}
+    assert cells["good"].is_best and cells["close"].tied is True
+    assert cells["poor"].tied is False
+    # TSE: per-mixture SI-SDRi, compared as paired means
+    base = rng.normal(2.0, 3.0, 50)
+    rows = []
+    for run_id, shift in (("tse-a", 0.0), ("tse-b", -0.05), ("tse-c", -3.0)):
+        lines = [{"id": f"m{i}", "si_sdri": v + shift} for i, v in enumerate(base)]
+        rows.append(_item_run(tmp_path / run_id, run_id, run_id, "tse", "mini-tse", "si_sdri",
+                              float(np.mean(base + shift)), lines))  # fmt: skip
+    assert st.per_item(rows[0], "pesq_wb") is None
+    board = st.build_board(rows, references={}, n_resamples=300)
+    cells = {s: board.cells[(s, "tse/mini-tse si_sdri")] for s in board.systems}
+    assert cells["tse-a"].is_best and cells["tse-c"].tied is False
+    assert cells["tse-c"].p_value == 0.0 and cells["tse-b"].p_value == 0.0  # constant shift
+
+
 def test_site_files_and_markup(sb_home, tmp_path):
     import soundfile as sf
 
