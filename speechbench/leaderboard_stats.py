@@ -25,6 +25,7 @@ what each run recorded) and the run folders the runs point to. Definitions
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ CONFIDENCE = 0.95
 ALPHA = 0.05
 REFERENCE_FILE = Path(__file__).resolve().parents[1] / "leaderboards" / "reference_points.json"
 NO_ITEMS = "no per-item data"
+COMMITTED_RUNS = REFERENCE_FILE.parent / "runs"  # the committed leaderboard's run folders
+COMMITTED_ITEMS = "predictions.jsonl.gz"
 
 
 @dataclass
@@ -253,19 +256,28 @@ class Items:
 
 
 def predictions_path(row: dict[str, Any]) -> Path | None:
+    """The run's own predictions.jsonl, else the gzipped copy the committed leaderboard
+    keeps (``site.write_site``), so a fresh clone still tests the runs it shows."""
     candidates = []
     if row.get("run_dir"):
         candidates.append(Path(row["run_dir"]) / "predictions.jsonl")
     candidates.append(paths.results_dir() / "runs" / row["run_id"] / "predictions.jsonl")
+    candidates.append(COMMITTED_RUNS / row["run_id"] / COMMITTED_ITEMS)
     return next((p for p in candidates if p.is_file()), None)
 
 
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    return [json.loads(x) for x in text.splitlines() if x.strip()]
+
+
 def run_folder(row: dict[str, Any]) -> Path | None:
-    path = predictions_path(row)
-    if path is not None:
-        return path.parent
+    """The run's own folder when this machine has it."""
     folder = Path(row["run_dir"]) if row.get("run_dir") else None
-    return folder if folder is not None and folder.is_dir() else None
+    if folder is not None and folder.is_dir():
+        return folder
+    folder = paths.results_dir() / "runs" / row["run_id"]
+    return folder if folder.is_dir() else None
 
 
 def _records(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -284,7 +296,7 @@ def per_item(row: dict[str, Any], metric: str | None = None) -> Items | None:
     path = predictions_path(row)
     if path is None:
         return None
-    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    lines = _read_lines(path)
     if not lines:
         return None
     metric = metric or row.get("primary_metric") or ""
@@ -525,9 +537,15 @@ def _corpus_seconds(name: str) -> float | None:
 
 
 def layer_weights(row: dict[str, Any]) -> list[float] | None:
+    """The learnt layer weights from the run's training.json, else from the committed
+    leaderboard's copy of its config (``site.write_site`` stores them there)."""
     folder = run_folder(row)
     training = folder / "training.json" if folder else None
-    if training is None or not training.is_file():
-        return None
-    weights = json.loads(training.read_text()).get("layer_weights")
+    if training is not None and training.is_file():
+        weights = json.loads(training.read_text()).get("layer_weights")
+    else:
+        committed = COMMITTED_RUNS / row["run_id"] / "config.json"
+        weights = (
+            json.loads(committed.read_text()).get("layer_weights") if committed.is_file() else None
+        )
     return [float(w) for w in weights] if weights else None

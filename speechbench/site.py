@@ -14,6 +14,7 @@ a task × system heatmap and the layer-weight profile per upstream and task.
 from __future__ import annotations
 
 import csv
+import gzip
 import html
 import io
 import json
@@ -23,9 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from speechbench import atomic
-from speechbench.leaderboard_stats import Board, Cell, build_board, layer_weights
+from speechbench.leaderboard_stats import (
+    COMMITTED_ITEMS,
+    Board,
+    Cell,
+    build_board,
+    layer_weights,
+    predictions_path,
+)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+MAX_ITEMS_BYTES = 256_000  # per run; SV trial lists are the largest
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -461,8 +470,10 @@ def _copy_artefacts(
             "metrics": row.get("metrics"),
             "timings": row.get("timings"),
             "labels": row.get("labels"),
+            "layer_weights": layer_weights(row),
         }
         atomic.write_json(folder / "config.json", config)
+        _keep_items(row, folder)
         links[row["run_id"]] = f"runs/{row['run_id']}/config.json"
         source = Path(row["run_dir"]) / "artefacts" if row.get("run_dir") else None
         audio = [a for a in (row.get("artefacts") or []) if a.get("kind") == "audio"]
@@ -477,6 +488,18 @@ def _copy_artefacts(
                 f"runs/{row['run_id']}/samples/{target.name}"
             )
     return links, samples
+
+
+def _keep_items(row: dict[str, Any], folder: Path) -> None:
+    """Keep a gzipped copy of the run's predictions.jsonl (up to MAX_ITEMS_BYTES
+    compressed) beside its config, so the paired tests of this board can be re-run from
+    the committed folder on a machine that never had the run."""
+    source = predictions_path(row)
+    if source is None or source.suffix == ".gz":
+        return  # not here, or already the committed copy
+    packed = gzip.compress(source.read_bytes(), mtime=0)  # mtime 0: same bytes every build
+    if len(packed) <= MAX_ITEMS_BYTES:
+        atomic.write_with(folder / COMMITTED_ITEMS, lambda tmp: tmp.write_bytes(packed))
 
 
 def write_site(

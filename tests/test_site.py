@@ -154,6 +154,29 @@ def test_paired_bootstrap_marks_ties_and_says_when_items_are_missing(sb_home, tm
     assert st.layer_weights(rows[0]) == [0.1, 0.6, 0.3]
 
 
+def test_committed_board_keeps_items_and_layer_weights(sb_home, tmp_path, monkeypatch):
+    """A fresh clone has no run folders: the site's gzipped copies still give the ties."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 300)
+    good = labels * 2.0 + rng.normal(0, 0.7, 300)
+    rows = [
+        _sv_run(tmp_path / "a", "a", "ctap", good, labels),
+        _sv_run(tmp_path / "b", "b", "fbank", good + rng.normal(0, 0.05, 300), labels),
+        _sv_run(tmp_path / "c", "c", "mfcc", labels * 0.3 + rng.normal(0, 1, 300), labels),
+    ]
+    before = st.build_board(rows, references={}, n_resamples=200)
+    site.write_site(rows, tmp_path / "out", references={})
+    assert (tmp_path / "out" / "runs" / "a" / st.COMMITTED_ITEMS).is_file()
+    for name in "abc":
+        shutil.rmtree(tmp_path / name)
+    assert st.per_item(rows[0]) is None and st.layer_weights(rows[0]) is None
+    monkeypatch.setattr(st, "COMMITTED_RUNS", tmp_path / "out" / "runs")
+    after = st.build_board(rows, references={}, n_resamples=200)
+    for key, cell in before.cells.items():
+        assert (after.cells[key].tied, after.cells[key].p_value) == (cell.tied, cell.p_value)
+    assert st.layer_weights(rows[0]) == [0.1, 0.6, 0.3]
+
+
 def test_asr_items_use_the_corpus_references(sb_home, tmp_path):
     from speechbench.downstreams.asr import ASR
 
