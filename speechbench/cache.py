@@ -62,6 +62,7 @@ from speechbench import atomic, audio, paths
 from speechbench.batching import length_groups, pad_stack
 from speechbench.corpora.base import Corpus, Utterance
 from speechbench.errors import AudioError, SpeechbenchError
+from speechbench.hashing import file_hash
 from speechbench.upstreams.base import Upstream
 
 log = logging.getLogger("speechbench.cache")
@@ -132,16 +133,12 @@ def duration_tolerance(expected: float) -> float:
 
 
 def _file_sha1(path: Path) -> str:
-    digest = hashlib.sha1()
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
+        return file_hash(path, "sha1")
     except FileNotFoundError:
         raise AudioError(
             f"{path}: audio file not found; re-run `speechbench data prepare`"
         ) from None
-    return digest.hexdigest()
 
 
 def _replaced(path: Path, corpus: Corpus) -> AudioError:

@@ -25,17 +25,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from speechbench.hashing import file_hash
+
 if TYPE_CHECKING:
     from speechbench.corpora.base import Utterance
 
 
 @lru_cache(maxsize=32)
 def _file_digest(path: str, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_hash(path, "sha256")[:16]
 
 
 def file_digest(path: Path) -> str:

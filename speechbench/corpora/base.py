@@ -9,7 +9,6 @@ builders skip outputs that already exist.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from abc import ABC, abstractmethod
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from speechbench import atomic, paths
 from speechbench.audio import read_audio
 from speechbench.errors import AudioError, CorpusError
+from speechbench.hashing import file_hash
 
 SPLITS = ("train", "dev", "test")
 MAIN = "main"  # the stream stored as ``Utterance.path``
@@ -65,7 +65,7 @@ class Utterance:
 
 
 def sha1_of(path: Path) -> str:
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    return file_hash(path, "sha1")
 
 
 def write_manifest(path: Path, records: list[Utterance]) -> None:

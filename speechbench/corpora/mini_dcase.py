@@ -59,6 +59,7 @@ from speechbench.corpora.sounds import (
     trim_silence,
 )
 from speechbench.errors import CorpusError
+from speechbench.hashing import stable_int
 
 RATE = 16000
 CLIP_SECONDS = 10.0
@@ -114,10 +115,6 @@ def merge_same_class(events: list[list[Any]]) -> list[list[Any]]:
     return sorted(merged, key=lambda e: (e[1], e[0]))
 
 
-def _stable_int(*parts: str) -> int:
-    return int(hashlib.sha1("/".join(parts).encode()).hexdigest()[:12], 16)
-
-
 def split_sources(keys: list[str]) -> dict[str, str]:
     """Version 1's split: key -> "train" | "test", every third file of a class to test
     (dev clips reused train files). Kept for tests/test_splits_leaks.py."""
@@ -166,7 +163,7 @@ class MiniDcase(Corpus):
                 seconds = sf.info(str(prompt.path)).duration
                 if 0.8 <= seconds <= 3.5:
                     candidates.append((f"speech/{language}/{prompt.name}", prompt))
-        candidates.sort(key=lambda item: _stable_int(self.SEED, item[0]))
+        candidates.sort(key=lambda item: stable_int(self.SEED, item[0]))
         speech = [
             SoundSource(p.source_id, "speech", p.path, f"asterisk-core-sounds-{p.language}-wav",
                         LICENSES[p.language], "Digium/Sangoma Asterisk prompts")
@@ -236,7 +233,7 @@ class MiniDcase(Corpus):
                     target = stage / pool / "background" / scene_name / f"bed-{k}.wav"
                     if target.exists():
                         continue
-                    rng = np.random.default_rng(_stable_int(self.SEED, pool, scene_name, str(k)))
+                    rng = np.random.default_rng(stable_int(self.SEED, pool, scene_name, str(k)))
                     talkers = [p.path for p in babble[pool]]
                     bed = self._render_bed(scene.background, n, rng, talkers, music[pool])
                     write_audio(target, 0.1 * bed / max(float(np.max(np.abs(bed))), 1e-9), RATE)
@@ -301,7 +298,7 @@ class MiniDcase(Corpus):
         scaper = import_scaper()
 
         scene = SCENES[scene_name]
-        rng = np.random.default_rng(_stable_int(self.SEED, clip_id))
+        rng = np.random.default_rng(stable_int(self.SEED, clip_id))
         root = stage / pool
         mixer = scaper.Scaper(
             CLIP_SECONDS,

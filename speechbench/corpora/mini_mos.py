@@ -21,7 +21,6 @@ come from.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from functools import lru_cache
@@ -50,6 +49,7 @@ from speechbench.corpora.sounds import (
 )
 from speechbench.errors import CorpusError
 from speechbench.evaluators.dnsmos import dnsmos_scores  # the one DNSMOS scorer
+from speechbench.hashing import stable_int
 
 RATE = 16000
 # clean lengths (s) that DNSMOS scores with a single 9.01 s window (see MiniMos.plan)
@@ -79,10 +79,6 @@ CONDITIONS: dict[str, float] = {
     "clipping": 0.11,
     "packet_loss": 0.11,
 }
-
-
-def _stable_seed(*parts: str) -> int:
-    return int(hashlib.sha1("/".join(parts).encode()).hexdigest()[:12], 16)
 
 
 def _slug(text: str) -> str:
@@ -188,7 +184,7 @@ class MiniMos(Corpus):
                     raise CorpusError(f"{prompt.path}: cannot read audio ({exc})") from None
                 prompts.append((prompt, seconds))
         # interleave languages in a stable pseudo-random order
-        prompts.sort(key=lambda item: _stable_seed(self.SEED, item[0].language, item[0].name))
+        prompts.sort(key=lambda item: stable_int(self.SEED, item[0].language, item[0].name))
         return prompts
 
     def plan(self) -> tuple[dict[str, list[Prompt]], dict[str, list[Prompt]]]:
@@ -323,7 +319,7 @@ class MiniMos(Corpus):
         for split, prompts in clean_sets.items():
             for prompt in prompts:
                 clean_id = f"{prompt.language}/{prompt.name}"
-                rng = np.random.default_rng(_stable_seed(self.SEED, clean_id))
+                rng = np.random.default_rng(stable_int(self.SEED, clean_id))
                 chosen = rng.choice(
                     len(conditions), size=self.VERSIONS_PER_CLEAN, replace=False, p=weights
                 )
@@ -380,7 +376,7 @@ class MiniMos(Corpus):
         label_path = root / "labels" / f"{utt_id}.json"
         if (root / rel).exists() and label_path.exists():  # restart: keep finished items
             return rel.as_posix(), json.loads(label_path.read_text(encoding="utf-8"))
-        rng = np.random.default_rng(_stable_seed(seed, utt_id, condition))
+        rng = np.random.default_rng(stable_int(seed, utt_id, condition))
         clean = _load(prompt.path)
         clean = clean * (CLEAN_RMS / max(float(np.sqrt(np.mean(clean**2))), 1e-9))
         out, labels = self._render(clean, condition, split, rng, babble, events)
