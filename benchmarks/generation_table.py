@@ -75,8 +75,10 @@ def table(task: str, runs: dict[tuple[str, str], dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def page(runs: dict[tuple[str, str], dict[str, Any]], out: Path, max_mb: float) -> int:
-    """index.html with up to 4 samples per run; returns the bytes of audio copied."""
+def page(
+    runs: dict[tuple[str, str], dict[str, Any]], out: Path, max_mb: float, per_run: int = 4
+) -> int:
+    """index.html with up to ``per_run`` samples per run; returns the bytes of audio copied."""
     audio_dir = out / "audio"
     shutil.rmtree(audio_dir, ignore_errors=True)
     audio_dir.mkdir(parents=True)
@@ -89,7 +91,7 @@ def page(runs: dict[tuple[str, str], dict[str, Any]], out: Path, max_mb: float) 
     for (task, system), row in sorted(runs.items()):
         run_dir = Path(row["run_dir"]) / "artefacts"
         parts.append(f"<h2>{html.escape(task)}: {html.escape(system)}</h2><table>")
-        for artefact in [a for a in row.get("artefacts") or [] if a["kind"] == "audio"][:8]:
+        for artefact in [a for a in row.get("artefacts") or [] if a["kind"] == "audio"][:per_run]:
             source = run_dir / artefact["name"]
             if not source.exists() or used + source.stat().st_size > budget:
                 continue
@@ -110,12 +112,13 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("docs/generation"))
     parser.add_argument("--max-mb", type=float, default=4.5)
+    parser.add_argument("--per-run", type=int, default=4, help="samples per run on the page")
     args = parser.parse_args()
     store = ResultsStore(args.results or paths.results_db())
     runs = newest_per_system(store.runs())
     for task in COLUMNS:
         print(table(task, runs), "\n")
-    used = page(runs, args.out, args.max_mb)
+    used = page(runs, args.out, args.max_mb, args.per_run)
     print(f"wrote {args.out / 'index.html'} with {used / 1e6:.2f} MB of audio")
 
 
