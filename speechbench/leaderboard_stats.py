@@ -262,8 +262,13 @@ def predictions_path(row: dict[str, Any]) -> Path | None:
     if row.get("run_dir"):
         candidates.append(Path(row["run_dir"]) / "predictions.jsonl")
     candidates.append(paths.results_dir() / "runs" / row["run_id"] / "predictions.jsonl")
-    candidates.append(COMMITTED_RUNS / row["run_id"] / COMMITTED_ITEMS)
+    candidates.append(_committed(row, COMMITTED_ITEMS))
     return next((p for p in candidates if p.is_file()), None)
+
+
+def _committed(row: dict[str, Any], name: str) -> Path:
+    """A file the committed leaderboard keeps for this run (``site.write_site``)."""
+    return COMMITTED_RUNS / row["run_id"] / name
 
 
 def _read_lines(path: Path) -> list[dict[str, Any]]:
@@ -544,7 +549,7 @@ def layer_weights(row: dict[str, Any]) -> list[float] | None:
     if training is not None and training.is_file():
         weights = json.loads(training.read_text()).get("layer_weights")
     else:
-        committed = COMMITTED_RUNS / row["run_id"] / "config.json"
+        committed = _committed(row, "config.json")
         weights = (
             json.loads(committed.read_text()).get("layer_weights") if committed.is_file() else None
         )
