@@ -1,8 +1,11 @@
 """docs/mos.md tables (MTQ-Net paper's Tables 1-3) and Fig. 2 from the results store.
 
     SPEECHBENCH_HOME=... python benchmarks/mos_tables.py [--figure docs/mos_delta.png]
+        [--include leaderboards/runs.jsonl]
 
-Reads every finished ``mos`` / ``mos-ssl`` run on mini-mos from the store, groups runs
+Reads every finished ``mos`` / ``mos-ssl`` run on mini-mos from the store (plus, with
+``--include``, the runs of a committed leaderboard, so the tables can be rebuilt on a
+machine whose store does not hold them; a run in both is counted once), groups runs
 that differ only in the seed, and prints mean ± std over seeds (n = seeds) of
 SRCC / LCC / MSE per target, with the single-seed 95% bootstrap interval when n = 1.
 """
@@ -12,9 +15,11 @@ from __future__ import annotations
 import argparse
 import statistics
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from speechbench import paths
+from speechbench.leaderboard import load_runs, merge_runs
 from speechbench.store import ResultsStore
 
 TARGETS = ("sig", "bak", "ovrl")
@@ -29,10 +34,16 @@ def _system(row: dict[str, Any]) -> tuple:
     return (upstream, "mos", down["mechanism"], down["loss"], down["delta"], down["features"])
 
 
-def collect(corpus_version: str | None = None) -> dict[tuple, list[dict[str, Any]]]:
-    store = ResultsStore(paths.results_db())
+def collect(
+    corpus_version: str | None = None, include: list[str] = ()
+) -> dict[tuple, list[dict[str, Any]]]:
+    sources = [load_runs(Path(path)) for path in include]
+    if paths.results_db().is_file():
+        sources.append(ResultsStore(paths.results_db()).runs("finished"))
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for row in store.runs("finished"):
+    for row in merge_runs(*sources):
+        if row.get("status", "finished") != "finished":
+            continue
         if row["downstream"] not in ("mos", "mos-ssl") or row["corpus"] != "mini-mos":
             continue
         if corpus_version and str(row["corpus_version"]) != corpus_version:
@@ -59,7 +70,7 @@ def table(groups, keys: list[tuple], label) -> str:
     header = "| system | n | " + " | ".join(
         f"{m.upper()} {t.upper()}" for t in TARGETS for m in ("srcc", "lcc", "mse")
     )
-    lines = [header + " | const MSE OVRL | train min (mean) |", "|" + "---|" * (12 + 2)]
+    lines = [header + " | const MSE OVRL | train min (mean) |", "|" + "---|" * (2 + 9 + 2)]
     for key in keys:
         rows = groups.get(key)
         if not rows:
@@ -109,8 +120,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--figure", default="")
     parser.add_argument("--version", default="3")
+    parser.add_argument("--include", action="append", default=[], help="runs.jsonl to add")
     args = parser.parse_args()
-    groups = collect(args.version)
+    groups = collect(args.version, args.include)
     full = "stft,sinc,upstream"
     upstreams = sorted({k[0] for k in groups})
     print("Table 1 (mechanisms, Huber delta 1):\n")
