@@ -114,7 +114,7 @@ class Board:
     upstream_of: dict[str, str]
     overall: dict[str, float | None] = field(default_factory=dict)
     overall_rank: dict[str, float | None] = field(default_factory=dict)
-    extras: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    extras: dict[str, dict[str, Any]] = field(default_factory=dict)
     references: dict[str, Any] = field(default_factory=dict)
 
 
@@ -503,19 +503,32 @@ def reference_points(rows: list[dict[str, Any]], columns: dict[str, str]) -> dic
 # ---------------------------------------------------------------- extra columns
 
 
-def upstream_extras(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+def upstream_extras(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per upstream, from the store: parameters, extraction speed (× real time: seconds of
     audio per second of extraction, runs that extracted rather than read the cache) and
-    peak memory (the largest run). None where the store does not have it."""
-    out: dict[str, dict[str, float | None]] = {}
+    peak memory. None where the store does not have it.
+
+    Peak memory is the largest ``extract_peak_mb`` (the process peak after corpus loading
+    and extraction, before the head exists) over runs that extracted. Runs recorded
+    before that timing existed only have the whole run's peak, which the head dominates
+    (a TTS head takes 15 GB); for an upstream with no extraction record the column shows
+    the smallest whole-run peak, an upper bound, and ``peak_source`` says so."""
+    out: dict[str, dict[str, Any]] = {}
     durations: dict[str, float | None] = {}
+    run_peaks: dict[str, list[float]] = {}
     for row in rows:
         if row.get("status") != "finished":
             continue
-        entry = out.setdefault(row["upstream"], {"params": None, "xrt": None, "peak_mb": None})
-        if row.get("peak_memory_mb"):
-            entry["peak_mb"] = max(entry["peak_mb"] or 0.0, float(row["peak_memory_mb"]))
+        entry = out.setdefault(
+            row["upstream"], {"params": None, "xrt": None, "peak_mb": None, "peak_source": None}
+        )
         timings = row.get("timings") or {}
+        if row.get("peak_memory_mb"):
+            run_peaks.setdefault(row["upstream"], []).append(float(row["peak_memory_mb"]))
+        extracted = not timings.get("cache_hits")
+        if extracted and timings.get("extract_peak_mb"):
+            entry["peak_mb"] = max(entry["peak_mb"] or 0.0, float(timings["extract_peak_mb"]))
+            entry["peak_source"] = "extraction"
         params = row.get("upstream_params") or timings.get("upstream_params")
         if params is not None:
             entry["params"] = float(params)
@@ -524,8 +537,12 @@ def upstream_extras(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | N
             durations[row["corpus"]] = _corpus_seconds(row["corpus"])
         audio_s = audio_s if audio_s is not None else durations.get(row["corpus"])
         extract_s = timings.get("extract_s") or 0.0
-        if audio_s and extract_s > 0 and not timings.get("cache_hits"):
+        if audio_s and extract_s > 0 and extracted:
             entry["xrt"] = max(entry["xrt"] or 0.0, float(audio_s) / float(extract_s))
+    for upstream, entry in out.items():
+        if entry["peak_source"] is None and run_peaks.get(upstream):
+            entry["peak_mb"] = min(run_peaks[upstream])
+            entry["peak_source"] = "smallest whole run (upper bound)"
     return out
 
 

@@ -345,6 +345,9 @@ def _execute(
         hits = extract_all(config, upstream, task, data)
     timings["cache_hits"] = sum(hits.values())
     timings["audio_s"] = feature_audio_seconds(task, data)
+    # the process's peak so far: corpus loading + the upstream's extraction, before the
+    # head is built, so the leaderboard's per-upstream memory is not the head's
+    timings["extract_peak_mb"] = round(peak_memory_mb(), 1)
     params = upstream.num_parameters()
     log.info("features ready in %.1fs (cache hits: %s)", timings["extract_s"], hits)
 

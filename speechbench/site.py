@@ -344,8 +344,8 @@ def render_html(
         '<th data-key="params" data-better="lower" title="upstream parameters">params</th>',
         '<th data-key="xrt" data-better="higher" title="seconds of audio extracted per second">'
         "extract ×RT ↑</th>",
-        '<th data-key="peak" data-better="lower" title="largest peak memory of a run">'
-        "peak MB ↓</th>",
+        '<th data-key="peak" data-better="lower" title="peak memory of corpus loading and '
+        'feature extraction (largest over runs that extracted)">peak MB ↓</th>',
     ]
     body = []
     for system in board.systems:
@@ -384,7 +384,11 @@ def render_html(
         tds += [
             _td(extras.get("params"), _count(extras.get("params"))),
             _td(extras.get("xrt"), _fmt(extras.get("xrt"), 0)),
-            _td(extras.get("peak_mb"), _fmt(extras.get("peak_mb"), 0)),
+            _td(
+                extras.get("peak_mb"),
+                _fmt(extras.get("peak_mb"), 0),
+                title=f"from: {extras['peak_source']}" if extras.get("peak_source") else "",
+            ),
         ]
         body.append("<tr>" + "".join(tds) + "</tr>")
     refs = board.references

@@ -217,3 +217,32 @@ def test_corpus_versions_are_separate_tasks_and_the_table_shows_the_newest():
     assert set(every.columns) == {f"asr/mini-en v{v} cer ↓" for v in ("1", "2", "10")}
     assert every.loc["mfcc", "asr/mini-en v1 cer ↓"] == pytest.approx(0.42)  # never with v2
     assert every.loc["mfcc", "asr/mini-en v2 cer ↓"] == pytest.approx(0.50)
+
+
+def test_upstream_peak_memory_is_the_extraction_peak_not_the_heads():
+    from speechbench.leaderboard_stats import upstream_extras
+
+    def run(upstream, peak, extract_peak=None, cache_hits=0):
+        timings = {"cache_hits": cache_hits, "extract_s": 1.0, "audio_s": 10.0}
+        if extract_peak is not None:
+            timings["extract_peak_mb"] = extract_peak
+        return {
+            "status": "finished",
+            "upstream": upstream,
+            "corpus": "tiny-synth",
+            "peak_memory_mb": peak,
+            "timings": timings,
+        }
+
+    rows = [
+        run("fbank", 15000.0, extract_peak=900.0),  # a TTS head on top: 15 GB
+        run("fbank", 2000.0, extract_peak=1200.0),
+        run("fbank", 800.0, extract_peak=5000.0, cache_hits=3),  # read the cache: not counted
+        run("mfcc", 9000.0),  # recorded before extract_peak_mb existed
+        run("mfcc", 3000.0),
+    ]
+    extras = upstream_extras(rows)
+    assert extras["fbank"]["peak_mb"] == 1200.0
+    assert extras["fbank"]["peak_source"] == "extraction"
+    assert extras["mfcc"]["peak_mb"] == 3000.0
+    assert "upper bound" in extras["mfcc"]["peak_source"]
