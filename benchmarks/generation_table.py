@@ -110,7 +110,9 @@ def page(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("docs/generation"))
+    # no default: the page is rebuilt from this store only and replaces OUT/audio, so a
+    # store without the committed runs must not overwrite docs/generation by accident
+    parser.add_argument("--out", type=Path, default=None, help="write the listening page here")
     parser.add_argument("--max-mb", type=float, default=4.5)
     parser.add_argument("--per-run", type=int, default=4, help="samples per run on the page")
     args = parser.parse_args()
@@ -118,8 +120,9 @@ def main() -> None:
     runs = newest_per_system(store.runs())
     for task in COLUMNS:
         print(table(task, runs), "\n")
-    used = page(runs, args.out, args.max_mb, args.per_run)
-    print(f"wrote {args.out / 'index.html'} with {used / 1e6:.2f} MB of audio")
+    if args.out is not None:
+        used = page(runs, args.out, args.max_mb, args.per_run)
+        print(f"wrote {args.out / 'index.html'} with {used / 1e6:.2f} MB of audio")
 
 
 if __name__ == "__main__":
