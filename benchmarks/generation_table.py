@@ -1,13 +1,16 @@
 """Table 1 of the CTAP paper, reproduced from stored vc / tts runs, and a listening page.
 
-    python benchmarks/generation_table.py [--results DB] [--out docs/generation]
+    python benchmarks/generation_table.py [--include leaderboards/runs.jsonl] [--out DIR]
 
-Reads only the results store (finished ``vc`` and ``tts`` runs; the newest run per
-system label), prints Markdown tables (TTS: MSEP, WER, spk sim, DNSMOS; VC: WER, spk
+Reads finished ``vc`` and ``tts`` runs (the newest run per system label) from the results
+store and from each ``--include`` (a committed leaderboard's ``runs.jsonl``), prints
+Markdown tables (TTS: MSEP, WER, spk sim, DNSMOS; VC: WER, spk
 sim, MCD, MSEP, DNSMOS; each with its 95% interval, plus the copy-synthesis ceiling and
 the unrelated-speech WER of the same items), and writes ``OUT/index.html`` with audio
 players for the first generated samples of each run (copied as 16 kHz WAVs into
-``OUT/audio/``; the total is kept under ``--max-mb``).
+``OUT/audio/``; the total is kept under ``--max-mb``). A sample comes from the run's own
+folder when this machine has it, else from the samples the leaderboard kept beside the
+included ``runs.jsonl`` (``runs/<id>/samples/``), so the page rebuilds on a fresh clone.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from speechbench import paths
-from speechbench.store import ResultsStore
+from speechbench.leaderboard import combined_runs
 
 COLUMNS = {
     "tts": ("msep", "wer", "spk_sim", "dnsmos_ovrl"),
@@ -30,8 +32,8 @@ REAL = ("wer_real", "spk_sim_real", "dnsmos_ovrl_real")
 
 def newest_per_system(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:  # ordered by start time: later rows win
-        if row["downstream"] in COLUMNS and row["status"] == "finished":
+    for row in sorted(rows, key=lambda r: r.get("finished_at") or ""):  # later rows win
+        if row["downstream"] in COLUMNS and row.get("status", "finished") == "finished":
             found[(row["downstream"], row.get("system") or row["upstream"])] = row
     return found
 
@@ -75,10 +77,23 @@ def table(task: str, runs: dict[tuple[str, str], dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def sample_file(row: dict[str, Any], name: str, boards: list[Path]) -> Path | None:
+    """The run's artefact ``name``: in its run folder, else kept by a committed board."""
+    candidates = [Path(row["run_dir"]) / "artefacts" / name] if row.get("run_dir") else []
+    candidates += [board / "runs" / row["run_id"] / "samples" / Path(name).name for board in boards]
+    return next((path for path in candidates if path.is_file()), None)
+
+
 def page(
-    runs: dict[tuple[str, str], dict[str, Any]], out: Path, max_mb: float, per_run: int = 4
+    runs: dict[tuple[str, str], dict[str, Any]],
+    out: Path,
+    max_mb: float,
+    per_run: int = 4,
+    boards: list[Path] = (),
 ) -> int:
-    """index.html with up to ``per_run`` samples per run; returns the bytes of audio copied."""
+    """index.html with up to ``per_run`` samples per run; returns the bytes of audio copied.
+    ``boards``: folders of committed leaderboards, where runs not on this machine kept
+    their first samples."""
     audio_dir = out / "audio"
     shutil.rmtree(audio_dir, ignore_errors=True)
     audio_dir.mkdir(parents=True)
@@ -89,11 +104,10 @@ def page(
         "<p>16 kHz WAVs written by the runs' artefact sink; see docs/generation.md.</p>",
     ]
     for (task, system), row in sorted(runs.items()):
-        run_dir = Path(row["run_dir"]) / "artefacts"
         parts.append(f"<h2>{html.escape(task)}: {html.escape(system)}</h2><table>")
         for artefact in [a for a in row.get("artefacts") or [] if a["kind"] == "audio"][:per_run]:
-            source = run_dir / artefact["name"]
-            if not source.exists() or used + source.stat().st_size > budget:
+            source = sample_file(row, artefact["name"], list(boards))
+            if source is None or used + source.stat().st_size > budget:
                 continue
             name = f"{task}-{system}-{artefact['name']}".replace("/", "_").replace(" ", "_")
             name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
@@ -109,19 +123,26 @@ def page(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument("--results", type=Path, default=None, help="this results store")
+    parser.add_argument(
+        "--include",
+        type=Path,
+        action="append",
+        default=[],
+        help="also read runs (and their kept samples) from this runs.jsonl (repeatable)",
+    )
     # no default: the page is rebuilt from this store only and replaces OUT/audio, so a
     # store without the committed runs must not overwrite docs/generation by accident
     parser.add_argument("--out", type=Path, default=None, help="write the listening page here")
-    parser.add_argument("--max-mb", type=float, default=4.5)
-    parser.add_argument("--per-run", type=int, default=4, help="samples per run on the page")
+    parser.add_argument("--max-mb", type=float, default=6.0)
+    parser.add_argument("--per-run", type=int, default=3, help="samples per run on the page")
     args = parser.parse_args()
-    store = ResultsStore(args.results or paths.results_db())
-    runs = newest_per_system(store.runs())
+    runs = newest_per_system(combined_runs(args.include, args.results))
     for task in COLUMNS:
         print(table(task, runs), "\n")
     if args.out is not None:
-        used = page(runs, args.out, args.max_mb, args.per_run)
+        boards = [path.parent for path in args.include]
+        used = page(runs, args.out, args.max_mb, args.per_run, boards)
         print(f"wrote {args.out / 'index.html'} with {used / 1e6:.2f} MB of audio")
 
 

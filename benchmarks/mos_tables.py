@@ -18,9 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from speechbench import paths
-from speechbench.leaderboard import load_runs, merge_runs
-from speechbench.store import ResultsStore
+from speechbench.leaderboard import combined_runs
 
 TARGETS = ("sig", "bak", "ovrl")
 
@@ -37,11 +35,8 @@ def _system(row: dict[str, Any]) -> tuple:
 def collect(
     corpus_version: str | None = None, include: list[str] = ()
 ) -> dict[tuple, list[dict[str, Any]]]:
-    sources = [load_runs(Path(path)) for path in include]
-    if paths.results_db().is_file():
-        sources.append(ResultsStore(paths.results_db()).runs("finished"))
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for row in merge_runs(*sources):
+    for row in combined_runs([Path(path) for path in include]):
         if row.get("status", "finished") != "finished":
             continue
         if row["downstream"] not in ("mos", "mos-ssl") or row["corpus"] != "mini-mos":

@@ -208,10 +208,8 @@ def leaderboard(
 ) -> None:
     """System x task table of primary metrics from the results store."""
     from speechbench import leaderboard as lb
-    from speechbench.store import ResultsStore
 
-    included = [lb.load_runs(path) for path in include or []]
-    rows = lb.merge_runs(*included, ResultsStore(paths.results_db()).runs())
+    rows = lb.combined_runs(include or [])
     if out is not None:
         if metric is not None:
             raise ConfigError("--out writes the primary-metric leaderboard; drop --metric")

@@ -321,6 +321,23 @@ def merge_runs(*sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
+def combined_runs(
+    include: list[Path] | tuple = (), store: Path | None = None
+) -> list[dict[str, Any]]:
+    """The runs of each ``include`` file (a committed ``runs.jsonl`` or another store)
+    merged with this machine's results store, whose copy of a run wins: the one way the
+    leaderboard and the benchmark tables combine committed results with new ones. A store
+    that does not exist yet adds nothing (and is not created)."""
+    from speechbench import paths
+    from speechbench.store import ResultsStore
+
+    store = Path(store) if store is not None else paths.results_db()
+    sources = [load_runs(Path(path)) for path in include]
+    if store.is_file():
+        sources.append(ResultsStore(store).runs())
+    return merge_runs(*sources)
+
+
 def write(
     rows: list[dict[str, Any]], out_dir: Path, formats: tuple[str, ...] = FORMATS
 ) -> list[Path]:

@@ -246,3 +246,20 @@ def test_upstream_peak_memory_is_the_extraction_peak_not_the_heads():
     assert extras["fbank"]["peak_source"] == "extraction"
     assert extras["mfcc"]["peak_mb"] == 3000.0
     assert "upper bound" in extras["mfcc"]["peak_source"]
+
+
+def test_combined_runs_let_the_local_store_win_and_never_create_a_missing_store(tmp_path):
+    from speechbench.store import ResultsStore
+
+    board = tmp_path / "board"
+    committed = _configured("mfcc", "sv", 0.12, "2026-01-01T00:00:00", run_id="a")
+    leaderboard.write([committed, _configured("ge2e", "sv", 0.2, "2026-01-01", run_id="c")], board)
+    missing = tmp_path / "none" / "results.sqlite"
+    only_board = leaderboard.combined_runs([board / "runs.jsonl"], missing)
+    assert sorted(r["run_id"] for r in only_board) == ["a", "c"] and not missing.exists()
+
+    store = ResultsStore(tmp_path / "results.sqlite")
+    rerun = _configured("mfcc", "sv", 0.10, "2026-01-02T00:00:00", run_id="a")
+    store.upsert("a", config_hash="h", **{k: v for k, v in rerun.items() if k != "run_id"})
+    by_id = {r["run_id"]: r for r in leaderboard.combined_runs([board / "runs.jsonl"], store.path)}
+    assert sorted(by_id) == ["a", "c"] and by_id["a"]["metrics"]["eer"] == 0.10
