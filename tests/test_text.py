@@ -18,3 +18,13 @@ def test_output_alphabet_is_closed():
     text = normalize("Ünïcödé — 50% off! (café) & more…")
     assert set(text) <= set(CHARACTERS)
     assert text == "unicode fifty percent off cafe and more"
+
+
+def test_a_number_beyond_num2words_range_is_spelled_digit_by_digit():
+    # Whisper hallucinated "3" followed by ~300 zeros on a generated utterance, and
+    # num2words (English up to 10**306) raised OverflowError, which ended a TTS run
+    huge = "3" + "0" * 320
+    assert normalize(f"say {huge} now") == "say three" + " zero" * 320 + " now"
+    assert normalize("1" * 320 + ".5") == "one " * 320 + "point five"
+    assert normalize("the 1" + "0" * 320 + "th") == "the one" + " zero" * 320
+    assert normalize("3" + "0" * 90) == "three novemvigintillion"  # in range: num2words
