@@ -43,3 +43,18 @@ def sb_shared(sb_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch)
     """Isolated cache/results but the session's shared data folder."""
     monkeypatch.setenv("SPEECHBENCH_DATA", str(shared_data))
     return sb_home
+
+
+@pytest.fixture
+def benchmark_script():
+    """Import one of benchmarks/*.py by name: they are scripts, not a package."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

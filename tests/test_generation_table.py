@@ -1,21 +1,10 @@
 """The listening page rebuilds from a committed leaderboard: samples of runs this machine
 never had come from the board's runs/<id>/samples, and the newest run per system wins."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "generation_table.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("generation_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(run_id, task, system, finished_at, wer):
@@ -33,8 +22,8 @@ def _run(run_id, task, system, finished_at, wer):
     }
 
 
-def test_the_page_takes_committed_samples_and_the_newest_run_per_system(tmp_path):
-    module = _module()
+def test_the_page_takes_committed_samples_and_the_newest_run_per_system(tmp_path, benchmark_script):
+    module = benchmark_script("generation_table")
     board = tmp_path / "leaderboards"
     rows = [
         _run("old", "vc", "fbank", "2026-01-01T00:00:00", 0.9),

@@ -1,18 +1,6 @@
 """The grid breakdown sums exactly the phase timings of the rows it is given."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "grid_breakdown.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("grid_breakdown", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _row(upstream, downstream, cpu=True, **wall):
@@ -29,8 +17,8 @@ def _row(upstream, downstream, cpu=True, **wall):
     }
 
 
-def test_breakdown_sums_by_upstream_task_and_phase():
-    grid = _module()
+def test_breakdown_sums_by_upstream_task_and_phase(benchmark_script):
+    grid = benchmark_script("grid_breakdown")
     rows = [
         _row("mfcc", "asr", extract=10.0, train=30.0),
         _row("mfcc", "sv", extract=0.0, train=20.0, eval=40.0),
