@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import html
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from speechbench.leaderboard import combined_runs
+from speechbench.site import kept_sample
 
 COLUMNS = {
     "tts": ("msep", "wer", "spk_sim", "dnsmos_ovrl"),
@@ -77,10 +79,10 @@ def table(task: str, runs: dict[tuple[str, str], dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def sample_file(row: dict[str, Any], name: str, boards: list[Path]) -> Path | None:
+def sample_file(row: dict[str, Any], name: str, boards: Sequence[Path]) -> Path | None:
     """The run's artefact ``name``: in its run folder, else kept by a committed board."""
     candidates = [Path(row["run_dir"]) / "artefacts" / name] if row.get("run_dir") else []
-    candidates += [board / "runs" / row["run_id"] / "samples" / Path(name).name for board in boards]
+    candidates += [kept_sample(board, row["run_id"], name) for board in boards]
     return next((path for path in candidates if path.is_file()), None)
 
 
@@ -89,7 +91,7 @@ def page(
     out: Path,
     max_mb: float,
     per_run: int = 4,
-    boards: list[Path] = (),
+    boards: Sequence[Path] = (),
 ) -> int:
     """index.html with up to ``per_run`` samples per run; returns the bytes of audio copied.
     ``boards``: folders of committed leaderboards, where runs not on this machine kept
@@ -106,7 +108,7 @@ def page(
     for (task, system), row in sorted(runs.items()):
         parts.append(f"<h2>{html.escape(task)}: {html.escape(system)}</h2><table>")
         for artefact in [a for a in row.get("artefacts") or [] if a["kind"] == "audio"][:per_run]:
-            source = sample_file(row, artefact["name"], list(boards))
+            source = sample_file(row, artefact["name"], boards)
             if source is None or used + source.stat().st_size > budget:
                 continue
             name = f"{task}-{system}-{artefact['name']}".replace("/", "_").replace(" ", "_")
@@ -131,8 +133,8 @@ def main() -> None:
         default=[],
         help="also read runs (and their kept samples) from this runs.jsonl (repeatable)",
     )
-    # no default: the page is rebuilt from this store only and replaces OUT/audio, so a
-    # store without the committed runs must not overwrite docs/generation by accident
+    # no default: the page is rebuilt from the runs read here and replaces OUT/audio, so a
+    # call without the committed runs (--include) must not overwrite docs/generation
     parser.add_argument("--out", type=Path, default=None, help="write the listening page here")
     parser.add_argument("--max-mb", type=float, default=4.9)  # the issue: under 5 MB in all
     parser.add_argument("--per-run", type=int, default=3, help="samples per run on the page")

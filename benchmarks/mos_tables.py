@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from speechbench.leaderboard import combined_runs
@@ -36,7 +35,7 @@ def collect(
     corpus_version: str | None = None, include: list[str] = ()
 ) -> dict[tuple, list[dict[str, Any]]]:
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for row in combined_runs([Path(path) for path in include]):
+    for row in combined_runs(include):
         if row.get("status", "finished") != "finished":
             continue
         if row["downstream"] not in ("mos", "mos-ssl") or row["corpus"] != "mini-mos":

@@ -332,7 +332,7 @@ def combined_runs(
     from speechbench.store import ResultsStore
 
     store = Path(store) if store is not None else paths.results_db()
-    sources = [load_runs(Path(path)) for path in include]
+    sources = [load_runs(path) for path in include]
     if store.is_file():
         sources.append(ResultsStore(store).runs())
     return merge_runs(*sources)

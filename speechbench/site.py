@@ -453,6 +453,12 @@ def _profiles(board: Board) -> str:
     return "".join(figures) + note if figures or note else "<p>none</p>"
 
 
+def kept_sample(board: Path, run_id: str, artefact_name: str) -> Path:
+    """Where a site written by ``write_site`` keeps one of a run's audio samples: the one
+    layout both this module and benchmarks/generation_table.py rely on."""
+    return Path(board) / "runs" / run_id / "samples" / Path(artefact_name).name
+
+
 def _copy_artefacts(
     rows: list[dict[str, Any]], out_dir: Path, samples_per_run: int = 3
 ) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -485,12 +491,10 @@ def _copy_artefacts(
             path = source / artefact["name"] if source else None
             if path is None or not path.is_file() or path.suffix not in AUDIO_SUFFIXES:
                 continue
-            target = folder / "samples" / Path(artefact["name"]).name
+            target = kept_sample(out_dir, row["run_id"], artefact["name"])
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-            samples.setdefault(row["run_id"], []).append(
-                f"runs/{row['run_id']}/samples/{target.name}"
-            )
+            samples.setdefault(row["run_id"], []).append(target.relative_to(out_dir).as_posix())
     return links, samples
 
 
