@@ -98,11 +98,20 @@ def delta_figure(groups, upstream: str, path: str) -> None:
     figure = Figure(figsize=(5, 3.5), dpi=100)
     axes = figure.add_subplot()
     for target in TARGETS:
-        means = [
-            statistics.mean(r["metrics"][f"srcc_{target}"] for r in rows) for _, rows in points
-        ]
-        axes.plot([d for d, _ in points], means, marker="o", label=target.upper())
-    axes.set_xlabel("Huber delta")
+        values = [[r["metrics"][f"srcc_{target}"] for r in rows] for _, rows in points]
+        means = [statistics.mean(v) for v in values]
+        # the std over seeds where a delta has several, no bar where it has one
+        spread = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
+        axes.errorbar(
+            [d for d, _ in points],
+            means,
+            yerr=spread,
+            marker="o",
+            capsize=3,
+            label=target.upper(),
+        )
+    seeds = sorted({len(rows) for _, rows in points})
+    axes.set_xlabel(f"Huber delta (mean ± std over {'/'.join(map(str, seeds))} seeds)")
     axes.set_ylabel("SRCC (test, mini-mos)")
     axes.set_title(f"MTQ-Net (MPL) on {upstream}: SRCC vs delta")
     axes.legend()

@@ -92,6 +92,15 @@ def sweep(
     lr_grid: str = typer.Option(
         None, "--lr-grid", help="learning rates for downstream.lr=grid, e.g. 1e-2,1e-3,1e-4"
     ),
+    include: list[Path] = typer.Option(
+        None,
+        "--include",
+        help="runs.jsonl or results.sqlite whose finished runs count as done (repeatable), "
+        "e.g. leaderboards/runs.jsonl",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="print what would be skipped or run, and run nothing"
+    ),
 ) -> None:
     """Run the cross product of KEY=V1,V2 values on Ray; finished cells are skipped."""
     from speechbench import sweep as sweeping
@@ -105,9 +114,15 @@ def sweep(
         if not grid:
             raise ConfigError("--lr-grid is empty")
     cells, interrupted = sweeping.sweep(
-        args or [], address=address, num_cpus=num_cpus, lr_grid=grid
+        args or [],
+        address=address,
+        num_cpus=num_cpus,
+        lr_grid=grid,
+        include=tuple(include or ()),
+        dry_run=dry_run,
     )
     typer.echo(sweeping.cells_table(cells))
+    typer.echo(sweeping.cells_summary(cells))
     if interrupted:
         raise typer.Exit(130)
     if any(c.status == "failed" for c in cells):

@@ -19,6 +19,12 @@ run (``speechbench.runner.run_config``) executed as a Ray task.
   (Ctrl-C, ``kill -9`` of the sweep) has no row yet but keeps its run folder, so the
   next sweep resumes it from its last epoch checkpoint; a failed cell is stored with
   its error and does not stop the others.
+- **Results made elsewhere count** (``--include runs.jsonl``): a cell whose run id (the
+  first 12 characters of its ``config_hash``) is a finished run of an included file (a
+  committed leaderboard's ``runs.jsonl`` or another machine's ``results.sqlite``) is
+  skipped as "finished in FILE". A machine that starts with an empty store can then
+  continue a committed grid instead of recomputing it; the included rows are shown in
+  the table but not copied into this store (``leaderboard --include`` merges them).
 - **Incompatible pairings are skipped with a reason**: an upstream whose level the
   task cannot read, a nested option the cell's upstream/downstream does not have, or
   a pairing the runner rejects before any work (e.g. a corpus without the fields the
@@ -434,8 +440,10 @@ class Sweep:
         address: str | None = None,
         num_cpus: int | None = None,
         lr_grid: tuple[float, ...] = LR_GRID,
+        include: tuple[str | Path, ...] = (),
     ) -> None:
         self.grid = parse_grid(args)
+        self.included = included_runs(include)  # bad files fail now, before any work
         self.cells = expand(self.grid)
         self.address = address
         if address:
@@ -461,6 +469,16 @@ class Sweep:
         return _value(cell.args, "downstream.lr") == GRID_WORD
 
     # ------------------------------------------------------------ running
+
+    def plan(self) -> list[Cell]:
+        """What a sweep would do, without Ray or any training: finished (here or in an
+        included file) and incompatible cells are marked, the rest stay ``pending``
+        with the run id they would get (``--dry-run``)."""
+        for cell in self.cells:
+            if cell.status == "pending" and not self._already_done(cell):
+                cell.run_id = cell.config_hash[:12]
+                cell.reason = "lr chosen on dev first" if self._wants_grid(cell) else "to run"
+        return self.cells
 
     def run(self) -> list[Cell]:
         progress = Progress(len(self.cells))
@@ -530,9 +548,13 @@ class Sweep:
         if self._wants_grid(cell):
             return False
         done = self.store.find_finished(cell.config_hash)
+        reason = "finished before"
+        if not done and (found := self.included.get(cell.config_hash[:12])):
+            done, source = found
+            reason = f"finished in {source}"
         if done:
             cell.status, cell.run_id, cell.row = "skipped", done["run_id"], done
-            cell.reason = "finished before"
+            cell.reason = reason
         return bool(done)
 
     def _submit_all(self, jobs: list[tuple[Any, tuple, int]], on_done, progress: Progress) -> None:
@@ -714,6 +736,19 @@ class Sweep:
         atomic.write_json(self.choices_file, choices)
 
 
+def included_runs(paths_: tuple[str | Path, ...]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Run id -> (finished row, file name) of every ``--include`` file; a later file's
+    copy of a run wins, as in ``leaderboard.merge_runs``."""
+    from speechbench.leaderboard import load_runs
+
+    found: dict[str, tuple[dict[str, Any], str]] = {}
+    for path in paths_:
+        for row in load_runs(Path(path)):
+            if row.get("status", "finished") == "finished":
+                found[row["run_id"]] = (row, Path(path).name)
+    return found
+
+
 def label_lr_search(row: dict[str, Any], search: dict[str, Any]) -> dict[str, Any]:
     """A cell whose learning rate the dev search chose is the system ``downstream.lr=grid``
     (one leaderboard row per upstream across tasks, as in SUPERB), not ``lr=<value>``; the
@@ -756,13 +791,25 @@ def cells_table(cells: list[Cell]) -> str:
     return pd.DataFrame(rows).to_string(index=False) if rows else "(no cells)"
 
 
+def cells_summary(cells: list[Cell]) -> str:
+    """One line of counts by status, e.g. ``12 cells: 9 skipped, 3 pending``."""
+    counts: dict[str, int] = {}
+    for cell in cells:
+        counts[cell.status] = counts.get(cell.status, 0) + 1
+    return f"{len(cells)} cells: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
 def sweep(
     args: list[str],
     address: str | None = None,
     num_cpus: int | None = None,
     lr_grid: tuple[float, ...] = LR_GRID,
+    include: tuple[str | Path, ...] = (),
+    dry_run: bool = False,
 ) -> tuple[list[Cell], bool]:
-    """Run the grid; returns (cells, interrupted)."""
-    runner = Sweep(args, address, num_cpus, lr_grid)
+    """Run the grid (or only plan it); returns (cells, interrupted)."""
+    runner = Sweep(args, address, num_cpus, lr_grid, include)
+    if dry_run:
+        return runner.plan(), False
     cells = runner.run()
     return cells, runner.interrupted

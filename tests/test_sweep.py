@@ -210,3 +210,44 @@ def test_a_searched_learning_rate_labels_the_system_lr_grid_whatever_value_won()
     default = {"upstream": "fbank", "system": "fbank", "labels": {"changed_options": []}}
     assert label_lr_search(default, search)["system"] == "fbank downstream.lr=grid"
     assert row["system"].endswith("lr=0.003")  # the input row is left alone
+
+
+def test_runs_of_an_included_file_count_as_done_and_are_not_copied(sb_home, tmp_path):
+    """A machine that starts empty continues a committed grid: cells finished in a
+    committed runs.jsonl are skipped without Ray, and the local store stays empty."""
+    grid = ["upstream=mfcc", "downstream=asr", "seed=0,1", "corpus=tiny-synth"]
+    first, second = Sweep(grid).cells
+    committed = {
+        "run_id": first.config_hash[:12],
+        "upstream": "mfcc",
+        "downstream": "asr",
+        "corpus": "tiny-synth",
+        "system": "mfcc",
+        "primary_metric": "cer",
+        "metrics": {"cer": 0.25},
+    }
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text(json.dumps(committed) + "\n")
+    sweep = Sweep([*grid[:2], "seed=0", grid[3]], include=(runs,))
+    (cell,) = sweep.run()
+    assert not sweep.ray_started
+    assert cell.status == "skipped" and cell.reason == "finished in runs.jsonl"
+    assert cell.run_id == committed["run_id"] and cell.row["metrics"] == {"cer": 0.25}
+    assert not ResultsStore(paths.results_db()).runs()
+    # another seed has another identity: an included file never stands in for it
+    assert second.config_hash[:12] != committed["run_id"]
+    result = CliRunner().invoke(app, ["sweep", *grid, "--include", str(tmp_path / "no.jsonl")])
+    assert result.exit_code == 2 and "no.jsonl: no such file" in result.output.strip()
+
+
+def test_dry_run_plans_the_grid_and_runs_nothing(sb_home, tmp_path):
+    grid = ["upstream=mfcc,ge2e", "downstream=asr", "seed=0,1", "corpus=tiny-synth"]
+    (done, *_), committed = Sweep(grid).cells, tmp_path / "runs.jsonl"
+    record = {"run_id": done.config_hash[:12], "upstream": "mfcc", "downstream": "asr"}
+    committed.write_text(json.dumps({**record, "corpus": "tiny-synth", "metrics": {}}) + "\n")
+    result = CliRunner().invoke(app, ["sweep", *grid, "--include", str(committed), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "4 cells: 1 skipped, 1 pending, 2 incompatible" in result.output
+    assert "finished in runs.jsonl" in result.output and "to run" in result.output
+    assert not ResultsStore(paths.results_db()).runs()
+    assert not list((paths.results_dir() / "runs").glob("*"))  # nothing started
