@@ -33,6 +33,7 @@ test file's predicted and true scores; ``artefacts/scatter_<target>.png`` the sc
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ from speechbench.corpora.base import MAIN, Utterance
 from speechbench.errors import ConfigError, CorpusError
 from speechbench.metric_keys import make_key
 from speechbench.options import option
+
+log = logging.getLogger("speechbench.mos")
 
 RATE = 16000
 WAVE = "wave"  # the input name under which MTQ-Net reads the main stream's waveform
@@ -507,7 +510,14 @@ class QualityTask(GradientTrained):
             guess = np.array([g for _, g, _ in rows])
             conds = np.array([str(c) for _, _, c in rows])
             has_conditions = all(c is not None for _, _, c in rows) and len(set(conds)) > 2
+            constant = bool(guess.size) and np.ptp(guess) == 0
+            if constant:
+                levels = ("", "cond") if has_conditions else ("",)
+                with_ci = stage == "test" and self.options.bootstrap > 0
+                self._note_constant(name, result, levels, with_ci)
             for metric, spec in METRICS.items():
+                if constant and metric != "mse":
+                    continue  # set by _note_constant: a correlation of a constant is 0/0
                 result[make_key(metric, target=name)] = spec(truth, guess)
                 if has_conditions:
                     result[make_key(metric, target=name, level="cond")] = spec(truth, guess, conds)
@@ -525,9 +535,30 @@ class QualityTask(GradientTrained):
                     for stat, value in (("ci_low", ci.low), ("ci_high", ci.high)):
                         key = make_key(metric, target=name, level=level or None, stat=stat)
                         result[key] = value
-            constant = np.full_like(truth, self.constant.get(name, float(np.mean(truth))))
-            result[f"const_mse_{name}"] = mean_squared_error(truth, constant)
+            mean_of_train = np.full_like(truth, self.constant.get(name, float(np.mean(truth))))
+            result[f"const_mse_{name}"] = mean_squared_error(truth, mean_of_train)
         return result
+
+    def _note_constant(
+        self, name: str, result: dict[str, float], levels: tuple[str, ...], with_ci: bool
+    ) -> None:
+        """A model that predicts one value for every file ranks nothing: its LCC and SRCC
+        (0/0, undefined) are stored as 0, the value of no association, with
+        ``constant_<target>`` = 1 so a reader can tell it from a measured 0. The run is
+        kept rather than failed: a constant predictor is a result (e.g. MOS-SSL over
+        per-utterance CMVN features, whose frame mean is zero for every file)."""
+        log.warning(
+            "every %s prediction is the same value: LCC and SRCC stored as 0 (constant_%s=1)"
+            "; a mean-pooling head over per-utterance CMVN features sees only zeros "
+            "(try upstream.cmvn=false)",
+            name,
+            name,
+        )
+        result[f"constant_{name}"] = 1.0
+        for metric in ("lcc", "srcc"):
+            for level in levels:
+                for stat in (None, "ci_low", "ci_high") if with_ci else (None,):
+                    result[make_key(metric, target=name, level=level or None, stat=stat)] = 0.0
 
     def evaluate(self, head: nn.Module, batches: Iterable[Batch], stage: Stage, ctx):
         metrics, outputs = super().evaluate(head, batches, stage, ctx)

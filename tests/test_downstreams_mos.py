@@ -305,3 +305,35 @@ def test_a_corpus_without_quality_labels_is_one_line(tiny):
         run([*SMALL[:1], "corpus=unlabelled", "downstream=mos", "downstream.max_epochs=1"])
     with pytest.raises(ConfigError, match="'loudness' in downstream.targets"):
         run([*SMALL, "downstream=mos-ssl", "downstream.targets=loudness"])
+
+
+def test_a_constant_predictor_is_scored_not_failed(caplog):
+    """MOS-SSL over per-utterance CMVN features sees only zero means and predicts one
+    value: the run keeps its MSE, stores the undefined correlations as 0 and flags them."""
+    from speechbench.downstreams.mos import MosSsl, TargetStats
+
+    task = MosSsl(MosSsl.Options(targets="ovrl", bootstrap=50))
+    task.stats = {"ovrl": TargetStats(3.0, 0.5)}
+    task.constant = {"ovrl": 3.0}
+    kinds = ("noise", "codec", "clip", "reverb")
+    records = [
+        Utterance(
+            f"u{i}",
+            "x.wav",
+            RATE,
+            1.0,
+            "test",
+            labels={"mos": {"ovrl": 2.0 + i / 10}, "degradation": kinds[i % 4]},
+        )
+        for i in range(12)
+    ]
+    truth = np.array([2.0 + i / 10 for i in range(12)])
+    with caplog.at_level("WARNING", logger="speechbench.mos"):
+        flat = task.score([{"ovrl": 3.1}] * 12, records, "test")
+    assert flat["constant_ovrl"] == 1.0 and "every ovrl prediction is the same" in caplog.text
+    assert flat["srcc_ovrl"] == flat["lcc_ovrl"] == flat["srcc_ovrl_ci_high"] == 0.0
+    assert flat["srcc_ovrl_cond"] == 0.0
+    assert flat["mse_ovrl"] == pytest.approx(np.mean((truth - 3.1) ** 2))
+    assert flat["const_mse_ovrl"] == pytest.approx(np.mean((truth - 3.0) ** 2))
+    varied = task.score([{"ovrl": float(t)} for t in truth], records, "test")
+    assert "constant_ovrl" not in varied and varied["srcc_ovrl"] == pytest.approx(1.0)
