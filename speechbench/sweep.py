@@ -102,17 +102,35 @@ def parse_grid(args: list[str]) -> dict[str, list[str]]:
     return grid
 
 
+def split_task(value: str) -> tuple[str, str | None]:
+    """``asr@mini-phone`` -> (``asr``, ``mini-phone``): a downstream value may name the
+    corpus of its cells, so one grid holds ASR on two corpora next to tasks that use
+    their default corpus; ``+`` joins corpora for joint training, as in ``corpus=``."""
+    name, at, corpus = value.partition("@")
+    if not at:
+        return name, None
+    corpora = ",".join(c.strip() for c in corpus.split("+") if c.strip())
+    if not corpora:
+        raise ConfigError(f"downstream={value!r}: name a corpus after '@' (e.g. asr@mini-phone)")
+    return name.strip(), corpora
+
+
 def _option_names(kind: str, name: str) -> set[str]:
     return {f.name for f in fields(registry.get(kind, name).Options)}
 
 
 def _top_level(grid: dict[str, list[str]], key: str) -> list[str]:
-    return grid.get(key) or [str(getattr(RunSettings(), key))]
+    names = grid.get(key) or [str(getattr(RunSettings(), key))]
+    return list(dict.fromkeys(split_task(n)[0] for n in names)) if key == "downstream" else names
 
 
 def check_keys(grid: dict[str, list[str]]) -> None:
     """Every key must exist somewhere in the grid, every plugin name must be registered."""
     top = {f.name for f in fields(RunSettings)}
+    if "corpus" in grid and any(split_task(v)[1] for v in grid.get("downstream", [])):
+        raise ConfigError(
+            "the corpus is given twice: use corpus=... or downstream=TASK@CORPUS, not both"
+        )
     for key in grid:
         if "." not in key and key not in top:
             raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(top))}")
@@ -143,7 +161,12 @@ def expand(grid: dict[str, list[str]]) -> list[Cell]:
     keys = list(grid)
     cells = []
     for values in itertools.product(*(grid[k] for k in keys)):
-        args = [f"{k}={v}" for k, v in zip(keys, values, strict=True)]
+        args = []
+        for key, value in zip(keys, values, strict=True):
+            if key == "downstream" and (pair := split_task(value))[1]:
+                args += [f"downstream={pair[0]}", f"corpus={pair[1]}"]
+            else:
+                args.append(f"{key}={value}")
         swept = {k: v for k, v in zip(keys, values, strict=True) if len(grid[k]) > 1}
         cells.append(Cell(args, swept))
     return cells

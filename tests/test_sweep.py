@@ -43,10 +43,24 @@ def test_grid_is_the_cross_product_in_order():
     assert [c.args for c in joint] == [["corpus=mini-en,mini-phone"], ["corpus=mini-en"]]
 
 
+def test_a_task_can_name_its_corpus_so_one_grid_spans_corpora():
+    cells = expand(parse_grid(["upstream=mfcc", "downstream=asr,asr@mini-phone,sv,dcasenet@a+b"]))
+    assert [c.args for c in cells] == [
+        ["upstream=mfcc", "downstream=asr"],
+        ["upstream=mfcc", "downstream=asr", "corpus=mini-phone"],
+        ["upstream=mfcc", "downstream=sv"],
+        ["upstream=mfcc", "downstream=dcasenet", "corpus=a,b"],
+    ]
+    assert cells[1].swept == {"downstream": "asr@mini-phone"}
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [
         ([], "empty grid"),
+        (["downstream=asr@mini-phone", "corpus=mini-en"], "the corpus is given twice"),
+        (["downstream=asr@"], "name a corpus after '@'"),
+        (["downstream=nope@mini-en"], "unknown downstream 'nope'"),
         (["seed="], "empty grid: seed= has no values"),
         (["sed=0,1"], "unknown config key 'sed'"),
         (["upstream=mfcc,nope"], "unknown upstream 'nope'"),
