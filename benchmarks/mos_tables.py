@@ -25,7 +25,11 @@ TARGETS = ("sig", "bak", "ovrl")
 def _system(row: dict[str, Any]) -> tuple:
     down = row["config"]["downstream"]
     up = row["config"]["upstream"]
-    upstream = up["name"] + ("" if up.get("cmvn", True) else " (no CMVN)")
+    changed = (row.get("labels") or {}).get("changed_options") or []
+    # the upstream and its non-default options (e.g. fbank upstream.cmvn=false)
+    upstream = " ".join(
+        [up["name"], *(f"upstream.{k}={str(v).lower()}" for g, k, v in changed if g == "upstream")]
+    )
     if row["downstream"] == "mos-ssl":
         return (upstream, "mos-ssl", "-", down["loss"], down["delta"], "upstream")
     return (upstream, "mos", down["mechanism"], down["loss"], down["delta"], down["features"])
@@ -60,18 +64,20 @@ def cell(rows: list[dict[str, Any]], key: str, digits: int = 3) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def table(groups, keys: list[tuple], label) -> str:
-    header = "| system | n | " + " | ".join(
-        f"{m.upper()} {t.upper()}" for t in TARGETS for m in ("srcc", "lcc", "mse")
-    )
-    lines = [header + " | const MSE OVRL | train min (mean) |", "|" + "---|" * (2 + 9 + 2)]
+# the docs' columns: the primary metric first, then what a reader compares it with
+COMPACT = ("srcc_ovrl", "lcc_ovrl", "mse_ovrl", "srcc_sig", "srcc_bak", "srcc_ovrl_cond")
+FULL = tuple(f"{m}_{t}" for t in TARGETS for m in ("srcc", "lcc", "mse"))
+
+
+def table(groups, keys: list[tuple], label, columns: tuple[str, ...] = COMPACT) -> str:
+    header = "| system | n | " + " | ".join(c.upper().replace("_", " ") for c in columns)
+    lines = [header + " | const MSE OVRL | train min (mean) |"]
+    lines.append("|" + "---|" * (2 + len(columns) + 2))
     for key in keys:
         rows = groups.get(key)
         if not rows:
             continue
-        metrics = " | ".join(
-            cell(rows, f"{m}_{t}") for t in TARGETS for m in ("srcc", "lcc", "mse")
-        )
+        metrics = " | ".join(cell(rows, c) for c in columns)
         minutes = statistics.mean(r["timings"].get("train_s", 0) for r in rows) / 60
         const = cell(rows[:1], "const_mse_ovrl")
         lines.append(f"| {label(key)} | {len(rows)} | {metrics} | {const} | {minutes:.1f} |")
@@ -124,21 +130,23 @@ def main() -> None:
     parser.add_argument("--figure", default="")
     parser.add_argument("--version", default="3")
     parser.add_argument("--include", action="append", default=[], help="runs.jsonl to add")
+    parser.add_argument("--all-metrics", action="store_true", help="SRCC/LCC/MSE of all targets")
     args = parser.parse_args()
+    columns = FULL if args.all_metrics else COMPACT
     groups = collect(args.version, args.include)
     full = "stft,sinc,upstream"
     upstreams = sorted({k[0] for k in groups})
     print("Table 1 (mechanisms, Huber delta 1):\n")
     keys = [(u, "mos", m, "huber", 1.0, full) for u in upstreams for m in ("scratch", "kt", "mpl")]
-    print(table(groups, keys, lambda k: f"{k[0]} {k[2]}"))
+    print(table(groups, keys, lambda k: f"{k[0]} {k[2]}", columns))
     print("\nTable 2 (losses under MPL):\n")
     keys = [
         (u, "mos", "mpl", loss, 1.0, full) for u in upstreams for loss in ("mse", "mae", "huber")
     ]
-    print(table(groups, keys, lambda k: f"{k[0]} {k[3]}"))
+    print(table(groups, keys, lambda k: f"{k[0]} {k[3]}", columns))
     print("\nFig. 2 data (Huber delta under MPL):\n")
     keys = [(u, "mos", "mpl", "huber", d, full) for u in upstreams for d in (0.5, 0.75, 1.0, 1.25)]
-    print(table(groups, keys, lambda k: f"{k[0]} delta {k[4]}"))
+    print(table(groups, keys, lambda k: f"{k[0]} delta {k[4]}", columns))
     print("\nTable 3 (MTQ-Net vs MOS-SSL) and feature streams:\n")
     keys = [
         (u, "mos", "mpl", "huber", 1.0, f)
@@ -146,7 +154,7 @@ def main() -> None:
         for f in (full, "upstream", "stft,sinc")
     ]
     keys += [(u, "mos-ssl", "-", "mae", 1.0, "upstream") for u in upstreams]
-    print(table(groups, keys, lambda k: f"{k[0]} {k[1]} ({k[5]})"))
+    print(table(groups, keys, lambda k: f"{k[0]} {k[1]} ({k[5]})", columns))
     if args.figure:
         delta_figure(groups, "fbank", args.figure)
 
