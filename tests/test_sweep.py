@@ -136,13 +136,16 @@ def test_sweep_on_ray_survives_kill_9_and_then_skips_everything(tmp_path):
     rows = _rows(home)
     assert len(rows) == 4 and len({r["run_id"] for r in rows}) == 4
     assert all(r["status"] == "finished" for r in rows)
-    table = second.stdout
+    *table_lines, summary = second.stdout.strip().splitlines()  # the last line counts cells
+    table = "\n".join(table_lines)
+    assert summary.startswith("4 cells: ")
     assert "upstream" in table and "seed" in table and table.count("skipped") == len(done_before)
     assert "done=" in second.stderr and "running=" in second.stderr  # the progress bar
 
     third = subprocess.run(command, env=env, capture_output=True, text=True, timeout=200)
     assert third.returncode == 0, third.stderr[-2000:]
-    assert third.stdout.count("skipped") == 4 and "finished before" in third.stdout
+    assert third.stdout.strip().splitlines()[-1] == "4 cells: 4 skipped"
+    assert third.stdout.count("finished before") == 4
     assert len(_rows(home)) == 4
 
 
