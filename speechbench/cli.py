@@ -101,6 +101,12 @@ def sweep(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="print what would be skipped or run, and run nothing"
     ),
+    grid_path: Path = typer.Option(
+        None,
+        "--grid",
+        help="TOML grid: KEY = [values], per-task [budget] and max_seed_minutes, e.g. "
+        "leaderboards/grid.toml",
+    ),
 ) -> None:
     """Run the cross product of KEY=V1,V2 values on Ray; finished cells are skipped."""
     from speechbench import sweep as sweeping
@@ -120,6 +126,7 @@ def sweep(
         lr_grid=grid,
         include=tuple(include or ()),
         dry_run=dry_run,
+        grid_file=grid_path,
     )
     typer.echo(sweeping.cells_table(cells))
     typer.echo(sweeping.cells_summary(cells))

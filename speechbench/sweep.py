@@ -155,8 +155,12 @@ def check_keys(grid: dict[str, list[str]]) -> None:
             )
 
 
-def expand(grid: dict[str, list[str]]) -> list[Cell]:
-    """The cross product, in the order the keys and values were given."""
+def expand(
+    grid: dict[str, list[str]], budgets: dict[str, dict[str, str]] | None = None
+) -> list[Cell]:
+    """The cross product, in the order the keys and values were given; a cell of a task
+    with a ``budgets`` entry (``grid_file``) gets its overrides, unless the grid itself
+    gives that key."""
     check_keys(grid)
     keys = list(grid)
     cells = []
@@ -167,9 +171,21 @@ def expand(grid: dict[str, list[str]]) -> list[Cell]:
                 args += [f"downstream={pair[0]}", f"corpus={pair[1]}"]
             else:
                 args.append(f"{key}={value}")
+        if budgets:
+            given = {a.partition("=")[0] for a in args}
+            extra = _task_budget(args, budgets)
+            args += [f"{k}={v}" for k, v in extra.items() if k not in given]
         swept = {k: v for k, v in zip(keys, values, strict=True) if len(grid[k]) > 1}
         cells.append(Cell(args, swept))
     return cells
+
+
+def _task_budget(args: list[str], budgets: dict[str, dict[str, str]]) -> dict[str, str]:
+    from speechbench.grid_file import budget_for
+
+    task = _value(args, "downstream") or RunSettings.downstream
+    corpus = _value(args, "corpus") or registry.get("downstreams", task).default_corpus
+    return budget_for(budgets, task, corpus)
 
 
 def _value(args: list[str], key: str) -> str | None:
@@ -464,10 +480,16 @@ class Sweep:
         num_cpus: int | None = None,
         lr_grid: tuple[float, ...] = LR_GRID,
         include: tuple[str | Path, ...] = (),
+        budgets: dict[str, dict[str, str]] | None = None,
+        max_seed_minutes: float | None = None,
     ) -> None:
+        from speechbench.grid_file import check_budgets
+
         self.grid = parse_grid(args)
+        check_budgets(budgets or {})
         self.included = included_runs(include)  # bad files fail now, before any work
-        self.cells = expand(self.grid)
+        self.cells = expand(self.grid, budgets)
+        self.max_seed_minutes = max_seed_minutes
         self.address = address
         if address:
             check_address(address)  # one line now, not after a progress bar
@@ -486,6 +508,8 @@ class Sweep:
                 else cell.args
             )
             _, cell.config_hash = _identity(probe)
+        seeds = [int(s) for s in self.grid.get("seed", ["0"]) if s.lstrip("-").isdigit()]
+        self.first_seed = min(seeds, default=0)  # a bad seed value failed in resolve above
 
     @staticmethod
     def _wants_grid(cell: Cell) -> bool:
@@ -501,7 +525,41 @@ class Sweep:
             if cell.status == "pending" and not self._already_done(cell):
                 cell.run_id = cell.config_hash[:12]
                 cell.reason = "lr chosen on dev first" if self._wants_grid(cell) else "to run"
+                if self._seed_rule(cell) == "wait":
+                    cell.reason = (
+                        f"runs if seed {self.first_seed} takes <= {self.max_seed_minutes:g} min"
+                    )
         return self.cells
+
+    # ------------------------------------------------------------ seeds by cost
+
+    def _seed_rule(self, cell: Cell) -> str:
+        """``max_seed_minutes``: a later seed runs only when the cell's first seed finished
+        within the limit. Returns ``run``, ``wait`` (the first seed has not finished yet) or
+        ``skip`` (the cell is marked skipped, with the first seed's minutes as reason)."""
+        from speechbench.grid_file import run_minutes
+
+        seed = _value(cell.args, "seed")
+        if self.max_seed_minutes is None or seed is None or int(seed) == self.first_seed:
+            return "run"
+        if self._wants_grid(cell):
+            return "run"  # the lr search trains the first seed itself
+        _, first_hash = _identity(_replace(cell.args, "seed", str(self.first_seed)))
+        first = self.store.find_finished(first_hash)
+        if not first and (found := self.included.get(first_hash[:12])):
+            first = found[0]
+        if not first:
+            return "wait"
+        minutes = run_minutes(first)
+        if minutes is not None and minutes <= self.max_seed_minutes:
+            return "run"
+        took = "an unknown time" if minutes is None else f"{minutes:.1f} min"
+        cell.status = "skipped"
+        cell.reason = (
+            f"seed {self.first_seed} took {took} > {self.max_seed_minutes:g}: one seed "
+            "(grid's max_seed_minutes)"
+        )
+        return "skip"
 
     def run(self) -> list[Cell]:
         progress = Progress(len(self.cells))
@@ -519,15 +577,9 @@ class Sweep:
             grid_cells = [c for c in todo if self._wants_grid(c)]
             if grid_cells:
                 self._choose_learning_rates(grid_cells, progress)
-            ready = []
-            for cell in todo:
-                if cell.status != "pending":
-                    continue
-                if self._already_done(cell):
-                    progress.finish("skipped", was_running=False)
-                else:
-                    ready.append(cell)
-            self._run_cells(ready, progress)
+            waiting = self._run_ready(todo, progress)
+            if waiting:  # later seeds whose first seed ran just now
+                self._run_ready(waiting, progress, last=True)
         except KeyboardInterrupt:
             # finished cells are stored; running ones keep their checkpoints for next time
             self.interrupted = True
@@ -541,6 +593,30 @@ class Sweep:
 
                 ray.shutdown()
         return self.cells
+
+    def _run_ready(self, cells: list[Cell], progress: Progress, last: bool = False) -> list[Cell]:
+        """Run the pending cells that may run now; returns those that wait for their first
+        seed (none when ``last``: a first seed that did not finish skips its later seeds)."""
+        ready, waiting = [], []
+        for cell in cells:
+            if cell.status != "pending":
+                continue
+            if self._already_done(cell):
+                progress.finish("skipped", was_running=False)
+                continue
+            rule = self._seed_rule(cell)
+            if rule == "wait" and last:
+                cell.status = "skipped"
+                cell.reason = f"seed {self.first_seed} did not finish: later seeds not run"
+                rule = "skip"
+            if rule == "skip":
+                progress.finish("skipped", was_running=False)
+            elif rule == "wait":
+                waiting.append(cell)
+            else:
+                ready.append(cell)
+        self._run_cells(ready, progress)
+        return waiting
 
     def _ensure_ray(self) -> None:
         """Ray starts only when something has to run: a fully done grid never waits for it."""
@@ -829,9 +905,20 @@ def sweep(
     lr_grid: tuple[float, ...] = LR_GRID,
     include: tuple[str | Path, ...] = (),
     dry_run: bool = False,
+    grid_file: Path | None = None,
 ) -> tuple[list[Cell], bool]:
-    """Run the grid (or only plan it); returns (cells, interrupted)."""
-    runner = Sweep(args, address, num_cpus, lr_grid, include)
+    """Run the grid (or only plan it); returns (cells, interrupted). A ``grid_file``
+    (``grid_file.load_grid_file``) gives the grid's keys, budgets and seed rule; a key
+    given in ``args`` too replaces the file's list."""
+    budgets, max_seed_minutes = None, None
+    if grid_file is not None:
+        from speechbench.grid_file import load_grid_file
+
+        spec = load_grid_file(grid_file)
+        given = {a.partition("=")[0].strip() for a in args}
+        args = [a for a in spec.args if a.partition("=")[0] not in given] + list(args)
+        budgets, max_seed_minutes = spec.budgets, spec.max_seed_minutes
+    runner = Sweep(args, address, num_cpus, lr_grid, include, budgets, max_seed_minutes)
     if dry_run:
         return runner.plan(), False
     cells = runner.run()
