@@ -254,16 +254,31 @@ def _features(found: Any) -> Any:
     return DictFeatures(found) if isinstance(found, dict) else found
 
 
+def fit_stream(task: Downstream) -> str:
+    """The corpus stream a fitted upstream learns from: one the task reads as features
+    (``main`` when it does; ``tse`` reads only the enrollment, its mixture is 2-channel)."""
+    wanted = {name: i for name, i in task.inputs("train").items() if i.kind == "features"}
+    if "main" in wanted or not wanted:
+        return "main"
+    name, first = next(iter(wanted.items()))
+    return first.source(name)
+
+
 def build_upstream(
-    config: ResolvedConfig, upstream_cls: type[Upstream], data: TaskData, main: Corpus
+    config: ResolvedConfig,
+    upstream_cls: type[Upstream],
+    data: TaskData,
+    main: Corpus,
+    task: Downstream,
 ) -> Upstream:
     """The upstream of a run; a fitted one (i-vector) learns its extractor from the main
-    corpus' training audio with the run seed."""
+    corpus' training audio of a stream the task reads as features, with the run seed."""
     upstream: Upstream = upstream_cls(config.upstream_options)
     if upstream.needs_fit:
+        stream = fit_stream(task)
         upstream.fit(
             (
-                (r, audio.load(main.audio_path(r), upstream.sample_rate, r.sample_rate))
+                (r, audio.load(main.audio_path(r, stream), upstream.sample_rate, r.sample_rate))
                 for r in data.records("train", main.name)
             ),
             seed=config.settings.seed,
@@ -341,7 +356,7 @@ def _execute(
         require_streams(data, task)
 
     with phase(timings, "extract"):
-        upstream = build_upstream(config, upstream_cls, data, corpora[0])
+        upstream = build_upstream(config, upstream_cls, data, corpora[0], task)
         hits = extract_all(config, upstream, task, data)
     timings["cache_hits"] = sum(hits.values())
     timings["audio_s"] = feature_audio_seconds(task, data)

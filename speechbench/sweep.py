@@ -347,7 +347,7 @@ def dev_score(args: list[str], env: dict[str, str], workdir: str) -> dict[str, A
             splits["test"] = []  # never extracted, never scored: the choice sees dev only
             data.corpora[corpus.name] = CorpusData(corpus, splits)
         require_streams(data, task)
-        upstream = build_upstream(config, upstream_cls, data, corpora[0])
+        upstream = build_upstream(config, upstream_cls, data, corpora[0], task)
         extract_all(config, upstream, task, data)
         Path(workdir).mkdir(parents=True, exist_ok=True)
         _, result = fit_task(task, data, UpstreamInfo.of(upstream), Path(workdir), settings.seed)

@@ -328,3 +328,17 @@ def test_superb_stft_mask_head_on_mono_mixture_features(tiny):
         run([*args, "corpus=tiny-tse-2ch"])
     with pytest.raises(ConfigError, match="one vector per utterance"):
         run(["upstream=ge2e", *args[1:], "corpus=tiny-tse", "downstream.max_epochs=1"])
+
+
+def test_a_fitted_upstream_learns_from_the_enrollments_of_a_two_channel_corpus(tiny):
+    """i-vector fits its extractor on the stream the task reads as features: tse reads
+    only the (mono) enrollment, so the 2-channel mixtures are never its training audio
+    (before the fix: 'has 2 channels, this stream is mono' on the first mixture)."""
+    from speechbench.runner import fit_stream
+
+    tse, asr = registry.get("downstreams", "tse")(), registry.get("downstreams", "asr")()
+    assert fit_stream(tse) == "enroll" and fit_stream(asr) == "main"
+    small = ["upstream.num_gaussians=4", "upstream.ivector_dim=8", "upstream.tv_iterations=1"]
+    args = ["upstream=ivector", *small, *TINY[1:], "corpus=tiny-tse-2ch"]
+    result = run([*args, "downstream.max_epochs=1"])
+    assert np.isfinite(result.row["metrics"]["si_sdri"])
