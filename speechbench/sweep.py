@@ -545,9 +545,7 @@ class Sweep:
         if self._wants_grid(cell):
             return "run"  # the lr search trains the first seed itself
         _, first_hash = _identity(_replace(cell.args, "seed", str(self.first_seed)))
-        first = self.store.find_finished(first_hash)
-        if not first and (found := self.included.get(first_hash[:12])):
-            first = found[0]
+        first, _ = self._finished(first_hash)
         if not first:
             return "wait"
         minutes = run_minutes(first)
@@ -643,14 +641,18 @@ class Sweep:
         except Exception:  # noqa: BLE001 - keep the last known size
             pass
 
+    def _finished(self, config_hash: str) -> tuple[dict[str, Any] | None, str]:
+        """The finished row of a config here or in an ``--include`` file, and where."""
+        if done := self.store.find_finished(config_hash):
+            return done, "finished before"
+        if found := self.included.get(config_hash[:12]):
+            return found[0], f"finished in {found[1]}"
+        return None, ""
+
     def _already_done(self, cell: Cell) -> bool:
         if self._wants_grid(cell):
             return False
-        done = self.store.find_finished(cell.config_hash)
-        reason = "finished before"
-        if not done and (found := self.included.get(cell.config_hash[:12])):
-            done, source = found
-            reason = f"finished in {source}"
+        done, reason = self._finished(cell.config_hash)
         if done:
             cell.status, cell.run_id, cell.row = "skipped", done["run_id"], done
             cell.reason = reason
