@@ -10,7 +10,8 @@ what each run recorded) and the run folders the runs point to. Definitions
   interval over test items that the run stored (``<metric>_ci_low/_ci_high``); n shown.
 - **Tied with the best**: a paired bootstrap over test items (``metrics/bootstrap.py``,
   Koehn 2004) between the column's best system and each other one, on their first
-  common seed; p ≥ 0.05 means not significantly worse, i.e. tied. Per-item data come
+  common seed where both kept per-item data; p ≥ 0.05 means not significantly worse,
+  i.e. tied. Per-item data come
   from each run's ``predictions.jsonl`` (trials for SV, hypotheses for ASR, scores for
   LID, class posteriors for ASC and TAG, predicted and true scores for MOS, per-mixture
   SI-SDRi for TSE) with references from the corpus manifest; without them (or for a
@@ -223,9 +224,18 @@ def _mark_best(board: Board, column: Column, significance: bool, n_resamples: in
         if not common:
             cell.note = "no common seed with the best"
             continue
-        seed = common[0]
-        mine = per_item(next(r for r in cell.runs if lb.effective_seed(r) == seed), column.metric)
-        theirs = best_items[seed]
+        # the first common seed on which both runs kept their items (older runs of a
+        # cell may predate predictions.jsonl while its later seeds have them)
+        seed, mine, theirs = common[0], None, None
+        for candidate in common:
+            theirs = best_items[candidate]
+            if theirs is None:
+                continue
+            run = next(r for r in cell.runs if lb.effective_seed(r) == candidate)
+            mine = per_item(run, column.metric)
+            if mine is not None:
+                seed = candidate
+                break
         if mine is None or theirs is None:
             cell.note = NO_ITEMS
             continue

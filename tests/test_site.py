@@ -154,6 +154,28 @@ def test_paired_bootstrap_marks_ties_and_says_when_items_are_missing(sb_home, tm
     assert st.layer_weights(rows[0]) == [0.1, 0.6, 0.3]
 
 
+def test_ties_use_the_first_common_seed_where_both_runs_kept_items(sb_home, tmp_path):
+    """Seed 0 of both systems predates predictions.jsonl (no folder); seed 1 has items:
+    the test runs on seed 1 instead of giving up."""
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 400)
+    good = labels * 2.0 + rng.normal(0, 0.7, 400)
+    bad = labels * 0.3 + rng.normal(0, 1.0, 400)
+    rows = [
+        _row("a0", "ctap", "sv", "mini-sv", "eer", 0.10, 0),
+        _row("c0", "mfcc", "sv", "mini-sv", "eer", 0.30, 0),
+        _sv_run(tmp_path / "a1", "a1", "ctap", good, labels),
+        _sv_run(tmp_path / "c1", "c1", "mfcc", bad, labels),
+    ]
+    for row in rows[2:]:
+        row["seed"] = row["config"]["seed"] = 1
+        row["finished_at"] = "2026-12-01T00:00:01"
+    board = st.build_board(rows, references={}, n_resamples=200)
+    cell = board.cells[("mfcc", "sv/mini-sv eer")]
+    assert cell.n == 2 and cell.tied is False
+    assert "worse than best" in cell.note and "seed 1" in cell.note
+
+
 def test_committed_board_keeps_items_and_layer_weights(sb_home, tmp_path, monkeypatch):
     """A fresh clone has no run folders: the site's gzipped copies still give the ties."""
     rng = np.random.default_rng(1)
