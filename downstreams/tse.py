@@ -44,7 +44,6 @@ from speechbench.downstreams.base import (
 )
 from speechbench.downstreams.tse_models import Extractor, StftMaskHead
 from speechbench.downstreams.tse_quant import enable_quantization, set_temperature, write_packed
-from speechbench.downstreams.tse_remix import remix
 from speechbench.metrics.bootstrap import mean_ci
 from speechbench.metrics.quality import pesq_wb, stoi
 from speechbench.metrics.separation import si_sdr, wrong_speaker_rate
@@ -85,9 +84,6 @@ class TseOptions(TrainOptions):
     qat_crop_seconds: float = option(0.25, low=0.05, high=30.0, budget=True)
     init_from: str = option("", doc="run id or checkpoint of the full-precision model")
     keep_audio: int = option(10, low=0, budget=True, doc="test mixtures whose audio is kept")
-    remix: bool = option(
-        False, doc="train on new mixtures of the batch's sources (needs stream 'image')"
-    )
 
 
 class TemperaturePlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -139,8 +135,6 @@ class TargetSpeakerExtraction(GradientTrained):
             else Input("waveform", sample_rate=rate, channels=(1, 2))
         )
         streams = {"main": main, "reference": Input("waveform", sample_rate=rate)}
-        if self.options.remix and stage == "train":
-            streams["image"] = Input("waveform", sample_rate=rate, channels=(1, 2))
         if self.options.voiceprint:
             streams["enroll"] = Input("features")
         return streams
@@ -174,8 +168,6 @@ class TargetSpeakerExtraction(GradientTrained):
             )
         if opts.init_from and not opts.quantize:
             raise ConfigError("downstream.init_from is for downstream.quantize=true fine-tunes")
-        if opts.remix and opts.model != "limuse":
-            raise ConfigError("downstream.remix=true remixes crops for downstream.model=limuse")
 
     def target(self, record: Utterance) -> Any:
         return record.id
@@ -273,17 +265,6 @@ class TargetSpeakerExtraction(GradientTrained):
             est = head(mix[:, 0], batch.features["main"], *self._enroll(batch))
             return neg_si_sdr(est, ref, lengths)
         crop = min(int(round(opts.crop_seconds * rate)), mix.shape[-1])
-        if head.training and opts.remix:
-            image = batch.audio["image"]
-            mix_c, ref_c, valid = remix(
-                mix,
-                image.unsqueeze(1) if image.dim() == 2 else image,
-                lengths,
-                [r.labels.get("target_speaker", r.speaker) for r in batch.records],
-                [r.labels.get("interferer_speaker") for r in batch.records],
-                crop,
-            )
-            return neg_si_sdr(head(mix_c, *self._enroll(batch)), ref_c, valid)
         if head.training:  # a random window per mixture (torch RNG: seeded per epoch)
             spare = (lengths - crop).clamp_min(0)
             starts = (torch.rand(len(batch)) * (spare + 1).float()).long().clamp_max(spare)

@@ -179,7 +179,7 @@ class TinyMixtures(Corpus):
     license = "CC0-1.0 (generated)"
     description = "generated two-channel target speaker mixtures"
     sample_rate = RATE
-    streams = {"main": 2, "enroll": 1, "reference": 1, "image": 2}
+    streams = {"main": 2, "enroll": 1, "reference": 1}
     sizes = {"train": 16, "dev": 4, "test": 4}
     seconds = 0.5
 
@@ -196,7 +196,6 @@ class TinyMixtures(Corpus):
                 rid = f"{split}-{i:02d}"
                 write_audio(root / f"mix/{rid}.wav", mix, RATE)
                 write_audio(root / f"s1/{rid}.wav", s1, RATE)
-                write_audio(root / f"img/{rid}.wav", np.stack([s1, s1]), RATE)
                 write_audio(root / f"enroll/{rid}.wav", _voice(pitches[target], 0.5, rng), RATE)
                 records.append(
                     Utterance(
@@ -206,14 +205,7 @@ class TinyMixtures(Corpus):
                         self.seconds,
                         split,
                         speaker=target,
-                        streams={
-                            "enroll": f"enroll/{rid}.wav",
-                            "reference": f"s1/{rid}.wav",
-                            "image": f"img/{rid}.wav"
-                            if self.streams["image"] > 1
-                            else f"s1/{rid}.wav",
-                        },
-                        labels={"target_speaker": target, "interferer_speaker": other},
+                        streams={"enroll": f"enroll/{rid}.wav", "reference": f"s1/{rid}.wav"},
                     )
                 )
         return records, "generated"
@@ -221,7 +213,7 @@ class TinyMixtures(Corpus):
 
 class TinyMono(TinyMixtures):
     name = "tiny-tse"
-    streams = {"main": 1, "enroll": 1, "reference": 1, "image": 1}
+    streams = {"main": 1, "enroll": 1, "reference": 1}
 
     def build(self, root: Path):
         records, note = super().build(root)
@@ -350,13 +342,3 @@ def test_a_fitted_upstream_learns_from_the_enrollments_of_a_two_channel_corpus(t
     args = ["upstream=ivector", *small, *TINY[1:], "corpus=tiny-tse-2ch"]
     result = run([*args, "downstream.max_epochs=1"])
     assert np.isfinite(result.row["metrics"]["si_sdri"])
-
-
-def test_remixed_training_learns_and_needs_the_image_stream(tiny):
-    """downstream.remix=true trains on new mixtures of the batch's sources each step;
-    on this corpus (two voices, a fixed inter-mic delay) it still learns to extract."""
-    torch.manual_seed(0)
-    result = run([*TINY, "corpus=tiny-tse-2ch", "downstream.max_epochs=2", "downstream.remix=true"])
-    m = result.row["metrics"]
-    assert m["si_sdri"] > 0.5
-    assert result.row["config"]["downstream"]["remix"] is True

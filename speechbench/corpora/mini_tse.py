@@ -31,11 +31,6 @@ the same recording, so the shared split and the leak check apply to it unchanged
 with pyroomacoustics: two microphones 7 cm apart, target and interferer at different
 directions 1-2 m away (the LiMuSE setup). Its ``main`` stream is one 2-channel file;
 ``reference`` holds the target image at channel 0 (the reference microphone).
-
-The ``image`` stream (version 4) is the target as it is in the mixture at *every*
-channel (``img/SPLIT/ID.wav``; on the mono corpus it is the reference file itself), so
-``mixture - image`` is the interferer at every channel: a head can remix train sources
-on the fly (``downstreams/tse_remix.py``) without re-rendering the room.
 """
 
 from __future__ import annotations
@@ -216,9 +211,8 @@ class MiniTse(Corpus):
     name = "mini-tse"
     # 2: shared split (1: dev mixtures reused train recordings); enrollment and reference
     # are audio streams (were paths in labels), a 2-channel mixture is one file;
-    # 3: 800 train mixtures of speed-perturbed pseudo-speakers (dev, test as in 2);
-    # 4: the ``image`` stream (the target at every channel); mixtures as in 3
-    version = "4"
+    # 3: 800 train mixtures of speed-perturbed pseudo-speakers (dev, test as in 2)
+    version = "3"
     license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
     description = (
         "Target speaker extraction: two-speaker mixtures of real speech (Asterisk + Fish "
@@ -227,7 +221,7 @@ class MiniTse(Corpus):
     sample_rate = speakers.SAMPLE_RATE
     provides = ("speaker",)
     channels = 1
-    streams = {"main": 1, "enroll": 1, "reference": 1, "image": 1}
+    streams = {"main": 1, "enroll": 1, "reference": 1}
 
     def sources(self) -> list[SourceUtt]:
         return speakers.real_sources()
@@ -267,12 +261,11 @@ class MiniTse(Corpus):
 
     def _render(
         self, target: np.ndarray, interferer: np.ndarray, spec: MixSpec
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Mixture channels and the target's image at each channel, before peak
-        scaling; channel 0's image is the reference."""
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Mixture channels and the target reference, both before peak scaling."""
         target = target * (TARGET_RMS / max(float(np.sqrt(np.mean(target**2))), 1e-8))
         interferer = interferer * snr_gain(target, interferer, spec.snr_db)
-        return [target + interferer], [target]
+        return [target + interferer], target
 
     def _mixture(self, root: Path, spec: MixSpec, by_id: dict[str, SourceUtt]) -> Utterance:
         try:
@@ -284,18 +277,15 @@ class MiniTse(Corpus):
             ) from None
         mix_rel = Path("mix") / spec.split / f"{spec.id}.wav"
         ref_rel = Path("s1") / spec.split / f"{spec.id}.wav"
-        image_rel = Path("img") / spec.split / f"{spec.id}.wav" if self.channels > 1 else ref_rel
         enroll_rel = self._enrollment(root, enroll_src, spec.target_speed)
-        if not all((root / p).exists() for p in [mix_rel, ref_rel, image_rel]):
+        if not all((root / p).exists() for p in [mix_rel, ref_rel]):
             target = perturb_speed(speakers.decode(target_src), spec.target_speed)
             interferer = perturb_speed(speakers.decode(interferer_src), spec.interferer_speed)
             offset = int(round(spec.interferer_offset * self.sample_rate))
             interferer = fit_length(interferer, target.size, offset)
-            channels, images = self._render(target, interferer, spec)
+            channels, reference = self._render(target, interferer, spec)
             gain = min(1.0, PEAK / max(max(float(np.abs(c).max()) for c in channels), 1e-8))
-            write_audio(root / ref_rel, images[0] * gain, self.sample_rate)
-            if len(images) > 1:
-                write_audio(root / image_rel, np.stack(images) * gain, self.sample_rate)
+            write_audio(root / ref_rel, reference * gain, self.sample_rate)
             mixture = channels[0] if len(channels) == 1 else np.stack(channels)
             write_audio(root / mix_rel, mixture * gain, self.sample_rate)
         labels: dict[str, Any] = {
@@ -322,11 +312,7 @@ class MiniTse(Corpus):
         return Utterance(
             id=spec.id,
             path=mix_rel.as_posix(),
-            streams={
-                "enroll": enroll_rel,
-                "reference": ref_rel.as_posix(),
-                "image": image_rel.as_posix(),
-            },
+            streams={"enroll": enroll_rel, "reference": ref_rel.as_posix()},
             sample_rate=self.sample_rate,
             duration=speakers.duration_of(root / mix_rel),
             split=spec.split,
@@ -344,7 +330,7 @@ class MiniTse2ch(MiniTse):
         "7 cm apart, sources 1-2 m away at different directions (LiMuSE setup)."
     )
     channels = 2
-    streams = {"main": 2, "enroll": 1, "reference": 1, "image": 2}
+    streams = {"main": 2, "enroll": 1, "reference": 1}
 
     def _method_note(self) -> str:
         return super()._method_note() + (
@@ -354,7 +340,7 @@ class MiniTse2ch(MiniTse):
 
     def _render(
         self, target: np.ndarray, interferer: np.ndarray, spec: MixSpec
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    ) -> tuple[list[np.ndarray], np.ndarray]:
         target = target * (TARGET_RMS / max(float(np.sqrt(np.mean(target**2))), 1e-8))
         images_t = anechoic_images(target, spec.target_angle_deg, spec.target_distance_m)
         images_i = anechoic_images(
@@ -364,7 +350,7 @@ class MiniTse2ch(MiniTse):
         level = TARGET_RMS / max(float(np.sqrt(np.mean(images_t[0] ** 2))), 1e-8)
         mixture = (images_t + images_i) * level
         images_t = images_t * level
-        return [mixture[0], mixture[1]], [images_t[0], images_t[1]]
+        return [mixture[0], mixture[1]], images_t[0]
 
 
 def anechoic_images(signal: np.ndarray, angle_deg: float, distance_m: float) -> np.ndarray:
