@@ -45,6 +45,10 @@ REFERENCE_FILE = Path(__file__).resolve().parents[1] / "leaderboards" / "referen
 NO_ITEMS = "no per-item data"
 COMMITTED_RUNS = REFERENCE_FILE.parent / "runs"  # the committed leaderboard's run folders
 COMMITTED_ITEMS = "predictions.jsonl.gz"
+# The per-item inputs of runs whose predictions need the corpus manifest to be scored
+# (references, class labels, languages): resolved once on a machine with the corpus, so
+# a clone without the corpora still runs the paired tests of the board it shows.
+COMMITTED_RESOLVED = "items.json.gz"
 
 
 @dataclass
@@ -337,7 +341,17 @@ def per_item(row: dict[str, Any], metric: str | None = None) -> Items | None:
         }
         return Items("pairs", data)
     records = _records(row)
-    if records is None or any(line["id"] not in records for line in lines):
+    if records is None:  # no corpus here: the copy resolved where it was
+        resolved = _committed(row, COMMITTED_RESOLVED)
+        return load_resolved(resolved) if resolved.is_file() else None
+    return _items_from_records(row, lines, records)
+
+
+def _items_from_records(
+    row: dict[str, Any], lines: list[dict[str, Any]], records: dict[str, Any]
+) -> Items | None:
+    """ASR, ASC/TAG and LID items: predictions joined with the corpus manifest."""
+    if any(line["id"] not in records for line in lines):
         return None
     prediction = lines[0].get("prediction")
     if isinstance(prediction, str):  # ASR: references as the run's downstream made them
@@ -368,6 +382,38 @@ def per_item(row: dict[str, Any], metric: str | None = None) -> Items | None:
             return None
         return Items("scores", data)
     return None
+
+
+def resolved_items(row: dict[str, Any]) -> Items | None:
+    """The run's per-item inputs when they need the corpus manifest (else None: trials,
+    per-mixture SI-SDRi and MOS pairs are self-contained in predictions.jsonl)."""
+    path = predictions_path(row)
+    lines = _read_lines(path) if path is not None else []
+    if not lines or any(key in lines[0] for key in ("trials", "si_sdri", "truth")):
+        return None
+    records = _records(row)
+    return _items_from_records(row, lines, records) if records is not None else None
+
+
+def dump_resolved(items: Items) -> bytes:
+    """Gzipped JSON of ``items`` (arrays as lists; keys are item ids)."""
+
+    def plain(value: Any) -> Any:
+        return value.tolist() if isinstance(value, np.ndarray) else value
+
+    body = {
+        "kind": items.kind,
+        "items": [[key, [plain(v) for v in values]] for key, values in items.data.items()],
+    }
+    return gzip.compress(json.dumps(body, sort_keys=True).encode(), mtime=0)
+
+
+def load_resolved(path: Path) -> Items | None:
+    try:
+        body = json.loads(gzip.decompress(path.read_bytes()))
+        return Items(body["kind"], {key: tuple(values) for key, values in body["items"]})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a damaged copy: the cell is shown untested, never wrongly tested
 
 
 def _scene_items(row: dict[str, Any], lines: list[dict], records: dict[str, Any]) -> Items | None:

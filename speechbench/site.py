@@ -26,11 +26,14 @@ from typing import Any
 from speechbench import atomic
 from speechbench.leaderboard_stats import (
     COMMITTED_ITEMS,
+    COMMITTED_RESOLVED,
     Board,
     Cell,
     build_board,
+    dump_resolved,
     layer_weights,
     predictions_path,
+    resolved_items,
 )
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -500,14 +503,22 @@ def _copy_artefacts(
 
 def _keep_items(row: dict[str, Any], folder: Path) -> None:
     """Keep a gzipped copy of the run's predictions.jsonl (up to MAX_ITEMS_BYTES
-    compressed) beside its config, so the paired tests of this board can be re-run from
-    the committed folder on a machine that never had the run."""
+    compressed) beside its config, and, where scoring them needs the corpus manifest,
+    the resolved per-item inputs, so the paired tests of this board can be re-run from
+    the committed folder on a machine that never had the run or the corpus."""
     source = predictions_path(row)
-    if source is None or source.suffix == ".gz":
-        return  # not here, or already the committed copy
-    packed = gzip.compress(source.read_bytes(), mtime=0)  # mtime 0: same bytes every build
-    if len(packed) <= MAX_ITEMS_BYTES:
+    if source is None:
+        return
+    if source.suffix != ".gz":  # not yet the committed copy
+        packed = gzip.compress(source.read_bytes(), mtime=0)  # mtime 0: same bytes every build
+        if len(packed) > MAX_ITEMS_BYTES:
+            return
         atomic.write_with(folder / COMMITTED_ITEMS, lambda tmp: tmp.write_bytes(packed))
+    items = resolved_items(row)  # None without the corpus: an earlier copy stays
+    if items is not None:
+        resolved = dump_resolved(items)
+        if len(resolved) <= MAX_ITEMS_BYTES:
+            atomic.write_with(folder / COMMITTED_RESOLVED, lambda tmp: tmp.write_bytes(resolved))
 
 
 def write_site(

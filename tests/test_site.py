@@ -229,6 +229,46 @@ def test_asr_items_use_the_corpus_references(sb_home, tmp_path):
     assert worse.tied is False and worse.p_value == 0.0
 
 
+def test_committed_asr_items_are_resolved_for_a_clone_without_the_corpus(
+    sb_home, tmp_path, monkeypatch
+):
+    """ASR items need the corpus references: the committed copy resolves them, so a
+    machine with neither the run folders nor the corpus still gives the same test."""
+    from speechbench import paths
+    from speechbench.corpora.tiny_synth import TinySynth
+    from speechbench.downstreams.asr import ASR
+
+    records = TinySynth().prepare()
+    asr = ASR()
+    asr.setup([r for r in records if r.split == "train"])
+    refs = {r.id: asr.reference(r) for r in records if r.split == "test"}
+    rows = []
+    for run_id, system, hyp in (("good", "mfcc", lambda t: t), ("half", "fbank", lambda t: t[::2])):
+        folder = tmp_path / run_id
+        folder.mkdir()
+        lines = [{"id": i, "prediction": hyp(t)} for i, t in refs.items()]
+        (folder / "predictions.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        row = _row(run_id, system, "asr", "tiny-synth", "cer", 0.0 if run_id == "good" else 0.5)
+        row["run_dir"] = str(folder)
+        row["config"]["downstream"] = {"name": "asr"}
+        rows.append(row)
+    before = st.build_board(rows, references={}, n_resamples=200)
+    site.write_site(rows, tmp_path / "out", references={})
+    assert (tmp_path / "out" / "runs" / "half" / st.COMMITTED_RESOLVED).is_file()
+    for name in ("good", "half"):
+        shutil.rmtree(tmp_path / name)
+    shutil.rmtree(paths.data_dir() / "tiny-synth")
+    monkeypatch.setattr(st, "COMMITTED_RUNS", tmp_path / "out" / "runs")
+    items = st.per_item(rows[1])
+    assert items.kind == "text" and items.data == {i: (t, t[::2]) for i, t in refs.items()}
+    after = st.build_board(rows, references={}, n_resamples=200)
+    cell = ("fbank", "asr/tiny-synth cer")
+    assert after.cells[cell].p_value == before.cells[cell].p_value == 0.0
+    # a damaged copy leaves the cell untested rather than failing the board
+    (tmp_path / "out" / "runs" / "half" / st.COMMITTED_RESOLVED).write_bytes(b"not gzip")
+    assert st.per_item(rows[1]) is None
+
+
 def _item_run(folder: Path, run_id, upstream, downstream, corpus, metric, value, lines) -> dict:
     """A finished run whose folder holds only predictions.jsonl, higher-is-better metric."""
     folder.mkdir(parents=True)
