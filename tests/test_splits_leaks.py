@@ -248,8 +248,6 @@ def every_corpus(tmp_path_factory):
         patch.setattr(mini_lid, "UTTS_PER_LANGUAGE", 12)
         patch.setattr(mini_lid, "SYNTHETIC_LANGUAGES", ("de",))
         patch.setattr(mini_tse, "MIXTURES", {"train": 4, "dev": 2, "test": 3})
-        patch.setattr(mini_tse, "SYNTH_VOICES", mini_tse.SYNTH_VOICES[:8])
-        patch.setattr(mini_tse, "SYNTH_UTTS_PER_VOICE", 3)
         corpora = {
             "mini-en": mini_en.MiniEn,
             "mini-phone": mini_phone.MiniPhone,

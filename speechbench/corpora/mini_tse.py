@@ -27,20 +27,6 @@ extractor cannot memorise a handful of voiceprints. Dev and test are version 2's
 mixtures, unchanged (no perturbation). A perturbed recording keeps its source id (it is
 the same recording, so the shared split and the leak check apply to it unchanged).
 
-Version 4 adds **synthetic training voices** (issue 15): version 3's 800 train
-mixtures are kept unchanged (the same draw, the same files) and 800 more train mixtures
-have an espeak-ng target (:data:`SYNTH_VOICES`: 48 voices, the 12 English-base variants
-m1-m7 and f1-f5 at 4 pitch settings, each voice reading real *train* transcripts in one
-of 6 languages at its own speaking rate; 12 sentences per voice, synthesised once into
-``voices/SPEAKER/ID.wav``). Target and enrollment are two sentences of one synthetic
-voice; the interferer is, with equal chance, another synthetic voice of another variant
-or a real training pseudo-speaker. Synthetic speakers are named
-``espeak-LANG-VARIANT-pPITCH`` (``labels["synthetic_target"]``,
-``labels["synthetic_interferer"]``) and their utterances' source ids are
-``espeak-ng:SPEAKER/ID`` (train only: text read aloud is not a recording). Dev and test
-are version 3's (= version 2's) mixtures byte for byte. 48 + 56 = 104 training
-identities.
-
 ``mini-tse-2ch`` (:class:`MiniTse2ch`) renders the same specs in an anechoic free field
 with pyroomacoustics: two microphones 7 cm apart, target and interferer at different
 directions 1-2 m away (the LiMuSE setup). Its ``main`` stream is one 2-channel file;
@@ -62,19 +48,15 @@ from tqdm import tqdm
 
 from speechbench import atomic, audio
 from speechbench.audio import write_audio
-from speechbench.corpora import espeak_cli, speakers, splits
+from speechbench.corpora import speakers, splits
 from speechbench.corpora.base import SPLITS, Corpus, Utterance
 from speechbench.corpora.speakers import SourceUtt
 from speechbench.errors import CorpusError
 
 SEED = 0
-MIXTURES = {"train": 1600, "dev": 80, "test": 160}
+MIXTURES = {"train": 800, "dev": 80, "test": 160}
 V2_TRAIN_MIXTURES = 400  # drawn (not rendered) so dev and test specs stay version 2's
 SPEED_FACTORS = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)  # train pseudo-speakers
-SYNTH_SHARE = 0.5  # share of train mixtures with a synthetic (espeak-ng) target (v4)
-SYNTH_ORIGIN = "espeak-ng"
-SYNTH_UTTS_PER_VOICE = 12
-SYNTH_TEXT_CHARS = (30, 160)  # real train transcripts of this length are read aloud
 SNR_RANGE_DB = (-5.0, 5.0)
 MIN_TARGET_SECONDS = 1.5
 MIN_ENROLL_SECONDS = 1.5
@@ -83,45 +65,6 @@ PEAK = 0.9  # mixtures are scaled down (with their references) to stay below thi
 MIC_SPACING_M = 0.07
 SOURCE_DISTANCE_M = (1.0, 2.0)
 MIN_ANGLE_GAP_DEG = 20.0
-
-
-@dataclass(frozen=True)
-class SynthVoice:
-    """One synthetic training speaker: an espeak-ng variant at a pitch and rate, reading
-    text of one language."""
-
-    language: str
-    variant: str
-    pitch: int  # espeak-ng -p, 0-99
-    rate: int  # espeak-ng -s, words per minute
-
-    @property
-    def speaker(self) -> str:
-        return f"espeak-{self.language}-{self.variant}-p{self.pitch}"
-
-
-def _synth_voices() -> tuple[SynthVoice, ...]:
-    variants = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
-    pitches, rates = (20, 40, 60, 80), (145, 160, 175)
-    languages = ("en", "es", "fr", "it", "nl", "cs")  # real transcripts in each
-    voices = []
-    for v, variant in enumerate(variants):
-        for p, pitch in enumerate(pitches):  # a variant's 4 pitches speak 4 languages
-            language = languages[(v * len(pitches) + p) % len(languages)]
-            voices.append(SynthVoice(language, variant, pitch, rates[(v + p) % len(rates)]))
-    return tuple(voices)
-
-
-SYNTH_VOICES = _synth_voices()
-
-
-def voice_family(speaker: str) -> str:
-    """Speakers that must not be target and interferer of one mixture: a synthetic
-    voice's family is its espeak-ng variant (the same formants at another pitch or in
-    another language); a real speaker is its own family."""
-    if speaker.startswith("espeak-"):
-        return "espeak-" + speaker.split("-")[2]
-    return speaker
 
 
 @dataclass(frozen=True)
@@ -153,18 +96,10 @@ def split_pools(sources: list[SourceUtt]) -> dict[str, dict[str, list[SourceUtt]
     return pools
 
 
-def make_specs(
-    sources: list[SourceUtt],
-    counts: dict[str, int],
-    seed: int,
-    synthetic: list[SourceUtt] = (),
-) -> list[MixSpec]:
+def make_specs(sources: list[SourceUtt], counts: dict[str, int], seed: int) -> list[MixSpec]:
     """Seeded mixture specs. Dev and test are drawn exactly as in version 2 (same seed,
-    same random sequence, after version 2's 400 unperturbed train draws); real-target
-    train mixtures are drawn from their own seeded generator over speed-perturbed
-    pseudo-speakers (version 3's draw: the first 800 are version 3's train mixtures);
-    with ``synthetic`` voices, :data:`SYNTH_SHARE` of the train mixtures (numbered after
-    the real ones) have a synthetic target, drawn from a third generator."""
+    same random sequence, after version 2's 400 unperturbed train draws); train is
+    drawn from its own seeded generator over speed-perturbed pseudo-speakers."""
     pools = split_pools(sources)
     v2_counts = {"train": V2_TRAIN_MIXTURES, "dev": counts["dev"], "test": counts["test"]}
     rng = random.Random(seed)
@@ -172,46 +107,30 @@ def make_specs(
     for split in ("train", "dev", "test"):
         specs = _draw(pools[split], split, v2_counts[split], rng, (1.0,))
         held += specs if split != "train" else []
-    n_synth = round(counts["train"] * SYNTH_SHARE) if synthetic else 0
-    n_real = counts["train"] - n_synth
-    train = _draw(pools["train"], "train", n_real, random.Random(seed + 1), SPEED_FACTORS)
-    if n_synth:
-        voices: dict[str, list[SourceUtt]] = defaultdict(list)
-        for src in sorted(synthetic, key=lambda s: s.id):
-            voices[src.speaker].append(src)
-        interferers = [(voices, (1.0,)), (pools["train"], SPEED_FACTORS)]
-        rng_synth = random.Random(seed + 2)
-        train += _draw(voices, "train", n_synth, rng_synth, (1.0,), interferers, n_real)
+    train = _draw(pools["train"], "train", counts["train"], random.Random(seed + 1), SPEED_FACTORS)
     return train + held
 
 
-Pool = dict[str, list[SourceUtt]]
-
-
 def _draw(
-    pool: Pool,
+    pool: dict[str, list[SourceUtt]],
     split: str,
     count: int,
     rng: random.Random,
     factors: tuple[float, ...],
-    interferers: list[tuple[Pool, tuple[float, ...]]] | None = None,
-    first: int = 0,
 ) -> list[MixSpec]:
-    """``count`` mixtures of one split, numbered from ``first``: target (a speaker of
-    ``pool`` at a factor of ``factors``), enrollment (another utterance, same factor),
-    interferer (another speaker's utterance, of another :func:`voice_family`, at its own
-    factor, from a pool of ``interferers`` chosen with equal chance; default ``pool``
-    itself), SNR and geometry. With ``factors=(1.0,)`` this is version 2's draw."""
+    """``count`` mixtures of one split: target (a speaker at a factor of ``factors``),
+    enrollment (another utterance, same factor), interferer (another speaker, its own
+    factor), SNR and geometry. With ``factors=(1.0,)`` this is version 2's draw."""
     names = sorted(pool)
-    interferers = interferers or [(pool, factors)]
-    if len(names) < 2 and len(interferers) == 1:
+    if len(names) < 2:
         raise CorpusError(f"mini-tse {split}: needs two or more speakers, found {names}")
     # a target speaker needs a second utterance of this split to enroll with
     targets_from = [n for n in names if len(pool[n]) >= 2] or names
+    augment = len(factors) > 1
     specs = []
-    for k in range(first, first + count):
+    for k in range(count):
         target_speaker = rng.choice(targets_from)
-        speed = rng.choice(factors) if len(factors) > 1 else 1.0
+        speed = rng.choice(factors) if augment else 1.0
         utts = pool[target_speaker]
         targets = [u for u in utts if u.duration / speed >= MIN_TARGET_SECONDS] or utts
         target = rng.choice(targets)
@@ -220,14 +139,9 @@ def _draw(
         if not enrolls:
             raise CorpusError(f"speaker {target_speaker} has one utterance: no enrollment")
         enroll = rng.choice(enrolls)
-        source, factors_i = rng.choice(interferers) if len(interferers) > 1 else interferers[0]
-        family = voice_family(target_speaker)
-        others = [n for n in sorted(source) if voice_family(n) != family]
-        if not others:
-            raise CorpusError(f"mini-tse {split}: no interferer for {target_speaker}")
-        other = rng.choice(others)
-        speed_i = rng.choice(factors_i) if len(factors_i) > 1 else 1.0
-        candidates = source[other]
+        other = rng.choice([n for n in names if n != target_speaker])
+        speed_i = rng.choice(factors) if augment else 1.0
+        candidates = pool[other]
         length = target.duration / speed
         longer = [u for u in candidates if u.duration / speed_i >= length]
         interferer = rng.choice(longer or candidates)
@@ -254,59 +168,6 @@ def _draw(
             )
         )
     return specs
-
-
-def synthetic_texts(sources: list[SourceUtt], language: str) -> list[str]:
-    """Distinct transcripts of real *train* recordings in ``language`` (all train
-    languages when it has none) of :data:`SYNTH_TEXT_CHARS` characters."""
-    low, high = SYNTH_TEXT_CHARS
-    train = [s for s in sources if s.text and s.shared_split == "train"]
-    train = [s for s in train if not splits.speaker_held_out(s.speaker)]
-    for group in ([s for s in train if s.language == language], train):
-        texts = sorted({s.text.strip() for s in group if low <= len(s.text.strip()) <= high})
-        if texts:
-            return texts
-    raise CorpusError("mini-tse: no train transcript to synthesise voices from")
-
-
-def synthesize_voices(root: Path, sources: list[SourceUtt], seed: int) -> list[SourceUtt]:
-    """The synthetic training utterances: each voice of :data:`SYNTH_VOICES` reads
-    :data:`SYNTH_UTTS_PER_VOICE` seeded transcripts (espeak_cli, as mini-lid), written
-    once at 16 kHz to ``voices/SPEAKER/ID.wav`` (kept on restart)."""
-    out = []
-    for voice in tqdm(SYNTH_VOICES, desc="mini-tse espeak-ng voices", unit="voice"):
-        texts = synthetic_texts(sources, voice.language)
-        rng = random.Random(f"{seed}-{voice.speaker}")
-        chosen = rng.sample(texts, min(SYNTH_UTTS_PER_VOICE, len(texts)))
-        for j, text in enumerate(chosen):
-            utt_id = f"syn-{voice.language}-{voice.variant}-p{voice.pitch}-{j:02d}"
-            path = root / "voices" / voice.speaker / f"{utt_id}.wav"
-            if not path.exists():
-                espeak_voice = f"{voice.language}+{voice.variant}"
-                wav, rate = espeak_cli.synthesize(text, espeak_voice, voice.rate, voice.pitch)
-                wav = audio.resample(wav, rate, speakers.SAMPLE_RATE).numpy()
-                write_audio(path, wav, speakers.SAMPLE_RATE)
-            out.append(
-                SourceUtt(
-                    id=utt_id,
-                    source=path,
-                    language=voice.language,
-                    speaker=voice.speaker,
-                    text=text,
-                    text_exact=True,
-                    origin=SYNTH_ORIGIN,
-                    duration=speakers.duration_of(path),
-                    source_key=f"{SYNTH_ORIGIN}:{voice.speaker}/{utt_id}",
-                )
-            )
-    return out
-
-
-def decode_source(src: SourceUtt) -> np.ndarray:
-    """16 kHz mono of a real recording (speakers.decode) or of a synthetic utterance."""
-    if src.origin == SYNTH_ORIGIN:
-        return speakers.decode(src.source)
-    return speakers.decode(src)
 
 
 def perturb_speed(wav: np.ndarray, factor: float) -> np.ndarray:
@@ -351,15 +212,11 @@ class MiniTse(Corpus):
     # 2: shared split (1: dev mixtures reused train recordings); enrollment and reference
     # are audio streams (were paths in labels), a 2-channel mixture is one file;
     # 3: 800 train mixtures of speed-perturbed pseudo-speakers (dev, test as in 2)
-    # 4: 800 more train mixtures with synthetic (espeak-ng) targets (dev, test as in 2)
-    version = "4"
-    license = (
-        "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source); espeak-ng output"
-    )
+    version = "3"
+    license = "CC-BY-SA-3.0, CC-BY-3.0, CC-BY-SA-3.0-IT, GPL-2, BSD-style (per source)"
     description = (
         "Target speaker extraction: two-speaker mixtures of real speech (Asterisk + Fish "
-        "Fillets voices) at -5..5 dB, with an enrollment utterance of the target; half "
-        "the train mixtures have synthetic (espeak-ng) targets."
+        "Fillets voices) at -5..5 dB, with an enrollment utterance of the target."
     )
     sample_rate = speakers.SAMPLE_RATE
     provides = ("speaker",)
@@ -371,9 +228,8 @@ class MiniTse(Corpus):
 
     def build(self, root: Path) -> tuple[list[Utterance], str]:
         sources = self.sources()
-        synthetic = synthesize_voices(root, sources, SEED)
-        by_id = {s.id: s for s in sources + synthetic}
-        specs = make_specs(sources, MIXTURES, SEED, synthetic)
+        by_id = {s.id: s for s in sources}
+        specs = make_specs(sources, MIXTURES, SEED)
         atomic.write_text(
             root / "mixtures.jsonl",
             "".join(json.dumps(asdict(s), sort_keys=True) + "\n" for s in specs),
@@ -382,7 +238,6 @@ class MiniTse(Corpus):
         for spec in tqdm(specs, desc=f"{self.name} mixtures", unit="mix"):
             records.append(self._mixture(root, spec, by_id))
         origins = {by_id[i].origin for s in specs for i in (s.target_id, s.interferer_id)}
-        origins.discard(SYNTH_ORIGIN)
         extra = [self._method_note()]
         return records, speakers.attribution(self.name, origins, extra)
 
@@ -391,21 +246,17 @@ class MiniTse(Corpus):
             "\nMixtures: target + interferer at a ratio uniform in [-5, 5] dB; "
             "enrollment is another utterance of the target speaker. Train mixtures use "
             f"speed-perturbed voices (factors {', '.join(map(str, SPEED_FACTORS))}, by "
-            "resampling), each factor a new training speaker. "
-            f"{round(SYNTH_SHARE * 100)} % of the train mixtures have a synthetic target: "
-            f"{len(SYNTH_VOICES)} espeak-ng voices reading real train transcripts; "
-            f"{espeak_cli.CREDIT}; licence {espeak_cli.LICENSE}."
+            "resampling), each factor a new training speaker."
         )
 
     def _enrollment(self, root: Path, src: SourceUtt, factor: float) -> str:
         """Enrollment utterances are stored at 16 kHz (speed-perturbed like their
         target), shared by mixtures."""
         rel = Path("enroll") / pseudo_speaker(src.speaker, factor) / f"{src.id}.wav"
-        if factor == 1.0 and src.origin != SYNTH_ORIGIN:
+        if factor == 1.0:
             speakers.convert(src, root / rel)
         elif not (root / rel).exists():
-            wav = perturb_speed(decode_source(src), factor)
-            write_audio(root / rel, wav, self.sample_rate)
+            write_audio(root / rel, perturb_speed(speakers.decode(src), factor), self.sample_rate)
         return rel.as_posix()
 
     def _render(
@@ -428,8 +279,8 @@ class MiniTse(Corpus):
         ref_rel = Path("s1") / spec.split / f"{spec.id}.wav"
         enroll_rel = self._enrollment(root, enroll_src, spec.target_speed)
         if not all((root / p).exists() for p in [mix_rel, ref_rel]):
-            target = perturb_speed(decode_source(target_src), spec.target_speed)
-            interferer = perturb_speed(decode_source(interferer_src), spec.interferer_speed)
+            target = perturb_speed(speakers.decode(target_src), spec.target_speed)
+            interferer = perturb_speed(speakers.decode(interferer_src), spec.interferer_speed)
             offset = int(round(spec.interferer_offset * self.sample_rate))
             interferer = fit_length(interferer, target.size, offset)
             channels, reference = self._render(target, interferer, spec)
@@ -447,8 +298,6 @@ class MiniTse(Corpus):
             "target_speed": spec.target_speed,
             "interferer_speed": spec.interferer_speed,
             "target_voice": pseudo_speaker(target_src.speaker, spec.target_speed),
-            "synthetic_target": target_src.origin == SYNTH_ORIGIN,
-            "synthetic_interferer": interferer_src.origin == SYNTH_ORIGIN,
             "sources": [target_src.source_id, interferer_src.source_id, enroll_src.source_id],
         }
         if self.channels > 1:
