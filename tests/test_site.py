@@ -234,9 +234,10 @@ def test_committed_asr_items_are_resolved_for_a_clone_without_the_corpus(
 ):
     """ASR items need the corpus references: the committed copy resolves them, so a
     machine with neither the run folders nor the corpus still gives the same test."""
+    from speechbench.downstreams.asr import ASR
+
     from speechbench import paths
     from speechbench.corpora.tiny_synth import TinySynth
-    from speechbench.downstreams.asr import ASR
 
     records = TinySynth().prepare()
     asr = ASR()
